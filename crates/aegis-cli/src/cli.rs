@@ -1,0 +1,325 @@
+//! The command line as clap sees it: global options, commands, flags and value parsers.
+//!
+//! Values are parsed here into domain types with aegis-core's parsers, so a malformed value is a
+//! usage error naming its flag before any command runs.
+
+use std::path::PathBuf;
+
+use aegis_core::auth::{AuthType, InjectHeaderName, QueryParam};
+use aegis_core::credential::{InspectionMode, TtlDays};
+use aegis_core::names::{CredentialName, ServiceName};
+use aegis_core::rate::{ParsedRate, Rate};
+use aegis_core::scopes::Scopes;
+use clap::{Args, Parser, Subcommand};
+
+/// `aegis`: a credential-isolation gateway for AI agents.
+#[derive(Debug, Parser)]
+#[command(name = "aegis", version, about, disable_help_subcommand = true)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) global: GlobalArgs,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Options accepted by every command, before or after it.
+#[derive(Debug, Args)]
+pub(crate) struct GlobalArgs {
+    /// Configuration file (default ./aegis.config.yaml)
+    #[arg(long, global = true, value_name = "PATH")]
+    pub(crate) config: Option<PathBuf>,
+    /// Vault to operate on (default `default`)
+    #[arg(long, global = true, value_name = "NAME")]
+    pub(crate) vault: Option<String>,
+    /// Machine-readable output
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+}
+
+/// Every command.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Create the data directory, a vault and its master key
+    Init(InitArgs),
+    /// Manage credentials
+    #[command(subcommand)]
+    Vault(VaultCommand),
+    /// Check and show the configuration
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Check the installation and report problems
+    Doctor,
+    /// Master key information
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Back up and restore the databases
+    #[command(subcommand)]
+    Db(DbCommand),
+}
+
+/// `aegis init`.
+#[derive(Debug, Args)]
+pub(crate) struct InitArgs {
+    /// Store the master key in the config file (plain text next to the data)
+    #[arg(long)]
+    pub(crate) write_secrets: bool,
+    /// Move an existing vault aside and start over
+    #[arg(long)]
+    pub(crate) force: bool,
+    /// Also write a self-signed localhost certificate for the gate (compatibility)
+    #[arg(long)]
+    pub(crate) generate_cert: bool,
+}
+
+/// `aegis vault …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum VaultCommand {
+    /// Add a credential
+    Add(AddArgs),
+    /// List credentials (never their secrets)
+    List,
+    /// Remove a credential
+    Remove(RemoveArgs),
+    /// Replace a credential's secret
+    Rotate(RotateArgs),
+    /// Change a credential's metadata
+    Update(UpdateArgs),
+}
+
+/// `aegis vault add`.
+#[derive(Debug, Args)]
+pub(crate) struct AddArgs {
+    /// Credential name
+    #[arg(long, short = 'n', value_parser = parse_credential_name)]
+    pub(crate) name: CredentialName,
+    /// Routing name: the first path segment at the gate
+    #[arg(long, short = 's', value_parser = parse_service)]
+    pub(crate) service: ServiceName,
+    /// Comma-separated allowlist entries
+    #[arg(long, short = 'd', value_name = "LIST")]
+    pub(crate) domains: String,
+    /// The secret; `-` or absent reads standard input
+    #[arg(long, value_name = "VALUE")]
+    pub(crate) secret: Option<String>,
+    /// How the secret is injected
+    #[arg(long, short = 'a', value_parser = parse_auth_type, default_value = "bearer")]
+    pub(crate) auth_type: AuthType,
+    /// Header carrying the secret (header auth)
+    #[arg(long, value_parser = parse_header_name)]
+    pub(crate) header_name: Option<InjectHeaderName>,
+    /// Query parameter carrying the secret (query auth; default `key`)
+    #[arg(long, value_parser = parse_query_param)]
+    pub(crate) query_param: Option<QueryParam>,
+    /// Methods allowed: read, write or *
+    #[arg(long, value_parser = parse_scopes, default_value = "*")]
+    pub(crate) scopes: Scopes,
+    /// Days until the credential expires
+    #[arg(long, value_parser = parse_ttl, value_name = "DAYS", allow_hyphen_values = true)]
+    pub(crate) ttl: Option<TtlDays>,
+    /// Rate limit shared by every agent, e.g. 100/min
+    #[arg(long, value_parser = parse_rate, value_name = "RATE", allow_hyphen_values = true)]
+    pub(crate) rate_limit: Option<ParsedRate>,
+    /// Outbound body inspection: off, warn, block or redact
+    #[arg(long, value_parser = parse_inspection, default_value = "block")]
+    pub(crate) body_inspection: InspectionMode,
+    /// Permit http:// allowlist entries
+    #[arg(long)]
+    pub(crate) allow_http: bool,
+    /// Relay upstream Set-Cookie headers to the agent
+    #[arg(long)]
+    pub(crate) pass_cookies: bool,
+}
+
+/// `aegis vault remove`.
+#[derive(Debug, Args)]
+pub(crate) struct RemoveArgs {
+    /// Credential name
+    #[arg(long, short = 'n', value_parser = parse_credential_name)]
+    pub(crate) name: CredentialName,
+}
+
+/// `aegis vault rotate`.
+#[derive(Debug, Args)]
+pub(crate) struct RotateArgs {
+    /// Credential name
+    #[arg(long, short = 'n', value_parser = parse_credential_name)]
+    pub(crate) name: CredentialName,
+    /// The new secret; `-` or absent reads standard input
+    #[arg(long, value_name = "VALUE", conflicts_with = "rollback")]
+    pub(crate) secret: Option<String>,
+    /// Keep the old secret recognised for this long, e.g. 24h
+    #[arg(long, value_parser = parse_grace, value_name = "DURATION")]
+    pub(crate) grace: Option<std::time::Duration>,
+    /// Compatibility: grace period in hours
+    #[arg(long, value_name = "HOURS", hide = true, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) grace_period: Option<u32>,
+    /// New expiry in days from now
+    #[arg(long, value_parser = parse_ttl, value_name = "DAYS", allow_hyphen_values = true)]
+    pub(crate) ttl: Option<TtlDays>,
+    /// Swap the previous secret back in (during a grace period)
+    #[arg(long)]
+    pub(crate) rollback: bool,
+}
+
+/// `aegis vault update`.
+#[derive(Debug, Args)]
+pub(crate) struct UpdateArgs {
+    /// Credential name
+    #[arg(long, short = 'n', value_parser = parse_credential_name)]
+    pub(crate) name: CredentialName,
+    /// New comma-separated allowlist
+    #[arg(long, short = 'd', value_name = "LIST")]
+    pub(crate) domains: Option<String>,
+    /// New auth type
+    #[arg(long, short = 'a', value_parser = parse_auth_type)]
+    pub(crate) auth_type: Option<AuthType>,
+    /// New header name (header auth)
+    #[arg(long, value_parser = parse_header_name)]
+    pub(crate) header_name: Option<InjectHeaderName>,
+    /// New query parameter (query auth)
+    #[arg(long, value_parser = parse_query_param)]
+    pub(crate) query_param: Option<QueryParam>,
+    /// New scopes
+    #[arg(long, value_parser = parse_scopes)]
+    pub(crate) scopes: Option<Scopes>,
+    /// Days from now until expiry, or `none`
+    #[arg(long, value_parser = parse_optional_ttl, value_name = "DAYS|none", allow_hyphen_values = true)]
+    pub(crate) ttl: Option<Setting<TtlDays>>,
+    /// New rate limit, or `none`
+    #[arg(long, value_parser = parse_optional_rate, value_name = "RATE|none", allow_hyphen_values = true)]
+    pub(crate) rate_limit: Option<Setting<ParsedRate>>,
+    /// New inspection mode
+    #[arg(long, value_parser = parse_inspection)]
+    pub(crate) body_inspection: Option<InspectionMode>,
+    /// Permit http:// entries
+    #[arg(long, conflicts_with = "no_allow_http")]
+    pub(crate) allow_http: bool,
+    /// Forbid http:// entries
+    #[arg(long)]
+    pub(crate) no_allow_http: bool,
+    /// Relay upstream Set-Cookie headers
+    #[arg(long, conflicts_with = "no_pass_cookies")]
+    pub(crate) pass_cookies: bool,
+    /// Strip upstream Set-Cookie headers
+    #[arg(long)]
+    pub(crate) no_pass_cookies: bool,
+}
+
+/// A value an update either sets or clears (`none`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Setting<T> {
+    /// `none`: remove the value.
+    Clear,
+    /// A new value.
+    Set(T),
+}
+
+impl<T> Setting<T> {
+    /// The new value, or `None` when cleared.
+    pub(crate) fn as_option(&self) -> Option<&T> {
+        match self {
+            Self::Clear => None,
+            Self::Set(value) => Some(value),
+        }
+    }
+}
+
+/// `aegis config …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ConfigCommand {
+    /// Validate the configuration file and environment; report every error
+    Validate {
+        /// Compatibility spelling of --config
+        #[arg(long, value_name = "PATH", hide = true)]
+        file: Option<PathBuf>,
+    },
+    /// Show every setting, its value and where it came from (secrets masked)
+    Show,
+}
+
+/// `aegis key …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum KeyCommand {
+    /// Show which master-key source is in use (never the key)
+    Where,
+}
+
+/// `aegis db …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum DbCommand {
+    /// Write a consistent copy of every database to a new directory
+    Backup {
+        /// Directory to create (default ./aegis-backup-<time>)
+        #[arg(long, short = 'o', visible_alias = "out", value_name = "DIR")]
+        output: Option<PathBuf>,
+    },
+    /// Replace the databases with a backup (the replaced files go to archive/)
+    Restore {
+        /// Backup directory written by `aegis db backup`
+        #[arg(long, short = 'i', value_name = "DIR")]
+        input: PathBuf,
+        /// Replace existing databases
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+fn parse_credential_name(text: &str) -> Result<CredentialName, String> {
+    CredentialName::parse(text).map_err(|e| e.to_string())
+}
+
+fn parse_service(text: &str) -> Result<ServiceName, String> {
+    ServiceName::parse(text).map_err(|e| e.to_string())
+}
+
+fn parse_auth_type(text: &str) -> Result<AuthType, String> {
+    AuthType::parse(text).map_err(|e| e.to_string())
+}
+
+fn parse_header_name(text: &str) -> Result<InjectHeaderName, String> {
+    InjectHeaderName::parse(text).map_err(|e| e.to_string())
+}
+
+fn parse_query_param(text: &str) -> Result<QueryParam, String> {
+    QueryParam::parse(text).map_err(|e| e.to_string())
+}
+
+fn parse_scopes(text: &str) -> Result<Scopes, String> {
+    Scopes::parse(text).map_err(|e| e.to_string())
+}
+
+fn parse_ttl(text: &str) -> Result<TtlDays, String> {
+    TtlDays::parse(text).map_err(|e| e.to_string())
+}
+
+fn parse_optional_ttl(text: &str) -> Result<Setting<TtlDays>, String> {
+    if text == "none" {
+        Ok(Setting::Clear)
+    } else {
+        parse_ttl(text).map(Setting::Set)
+    }
+}
+
+fn parse_rate(text: &str) -> Result<ParsedRate, String> {
+    Rate::parse(text).map_err(|e| e.to_string())
+}
+
+fn parse_optional_rate(text: &str) -> Result<Setting<ParsedRate>, String> {
+    if text == "none" {
+        Ok(Setting::Clear)
+    } else {
+        parse_rate(text).map(Setting::Set)
+    }
+}
+
+fn parse_inspection(text: &str) -> Result<InspectionMode, String> {
+    InspectionMode::parse(text)
+}
+
+fn parse_grace(text: &str) -> Result<std::time::Duration, String> {
+    let duration = aegis_core::units::parse_duration(text).map_err(|e| e.to_string())?;
+    if duration.is_zero() {
+        return Err("the grace period must be longer than zero".to_owned());
+    }
+    Ok(duration)
+}

@@ -1,0 +1,9 @@
+//! One module per command noun; each turns parsed arguments into store and core calls and
+//! prints the result.
+
+pub(crate) mod config;
+pub(crate) mod db;
+pub(crate) mod doctor;
+pub(crate) mod init;
+pub(crate) mod key;
+pub(crate) mod vault;

@@ -1,0 +1,132 @@
+//! The `aegis` binary: parses the command line, loads the configuration, runs one command and
+//! turns every failure into one `error:` line (or a JSON object) and the exit code of SPEC.md
+//! §4.6. Panics are caught and reported as internal errors without their text.
+
+mod certs;
+mod cli;
+mod commands;
+mod config;
+mod config_file;
+mod context;
+mod error;
+mod master_key;
+mod output;
+mod secret_input;
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+use clap::error::ErrorKind;
+
+use crate::cli::{Cli, Command, ConfigCommand, DbCommand, KeyCommand};
+use crate::context::Context;
+use crate::error::{CliError, EXIT_USAGE};
+
+fn main() -> ExitCode {
+    // The panic text may hold anything; users see one `error:` line. Developers who set
+    // RUST_BACKTRACE get the standard report as well.
+    if std::env::var_os("RUST_BACKTRACE").is_none() {
+        std::panic::set_hook(Box::new(|_| {}));
+    }
+    let wants_json = std::env::args_os().any(|a| a == "--json");
+    let outcome = std::panic::catch_unwind(run).unwrap_or_else(|_| Err(CliError::internal()));
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            output::error(&err, wants_json);
+            ExitCode::from(err.exit)
+        }
+    }
+}
+
+fn run() -> Result<(), CliError> {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return handle_clap_error(&err),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|_| CliError::internal())?;
+    runtime.block_on(dispatch(cli))
+}
+
+async fn dispatch(cli: Cli) -> Result<(), CliError> {
+    let json = cli.global.json;
+    let mut flags: Vec<(&'static str, String)> = Vec::new();
+    if let Some(vault) = &cli.global.vault {
+        flags.push(("vault.name", vault.clone()));
+    }
+    let mut explicit = cli.global.config.clone();
+    if let Command::Config(ConfigCommand::Validate { file: Some(file) }) = &cli.command {
+        if explicit.is_none() {
+            output::warn(
+                "--file is the old spelling of --config; use aegis config validate --config <path>",
+            );
+            explicit = Some(file.clone());
+        } else {
+            output::warn("--file is the old spelling of --config; using --config");
+        }
+    }
+    match &cli.command {
+        Command::Init(args) => {
+            let ctx = Context::load_for_init(explicit, flags, json)?;
+            commands::init::run(&ctx, args).await
+        }
+        Command::Vault(command) => {
+            let ctx = Context::load(explicit, flags, json)?;
+            commands::vault::run(&ctx, command).await
+        }
+        Command::Config(ConfigCommand::Validate { .. }) => {
+            commands::config::validate(explicit, flags, json)
+        }
+        Command::Config(ConfigCommand::Show) => {
+            let ctx = Context::load(explicit, flags, json)?;
+            commands::config::show(&ctx)
+        }
+        Command::Doctor => {
+            let ctx = Context::load(explicit, flags, json);
+            commands::doctor::run(ctx.as_ref().map_err(Clone::clone), json).await
+        }
+        Command::Key(KeyCommand::Where) => {
+            let ctx = Context::load(explicit, flags, json)?;
+            commands::key::run_where(&ctx)
+        }
+        Command::Db(DbCommand::Backup { output }) => {
+            let ctx = Context::load(explicit, flags, json)?;
+            commands::db::backup(&ctx, output.as_deref()).await
+        }
+        Command::Db(DbCommand::Restore { input, force }) => {
+            let ctx = Context::load(explicit, flags, json)?;
+            commands::db::restore(&ctx, input, *force).await
+        }
+    }
+}
+
+/// Help and version go to standard output with exit 0; every other clap error becomes one
+/// `error:` line (plus clap's tip as the `hint:` line) with exit 2.
+fn handle_clap_error(err: &clap::Error) -> Result<(), CliError> {
+    if matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+    ) {
+        output::raw(&err.render().to_string());
+        return Ok(());
+    }
+    if err.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        return Err(CliError::new("usage", EXIT_USAGE, "a command is required")
+            .with_hint("see aegis --help"));
+    }
+    let rendered = err.render().to_string();
+    let mut lines = rendered.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or("invalid command line");
+    let message = first.strip_prefix("error: ").unwrap_or(first).to_owned();
+    let hint = rendered
+        .lines()
+        .map(str::trim)
+        .find_map(|l| l.strip_prefix("tip: "))
+        .map(str::to_owned)
+        .unwrap_or_else(|| "see aegis --help".to_owned());
+    Err(CliError::new("usage", EXIT_USAGE, message).with_hint(hint))
+}

@@ -1,0 +1,12 @@
+//! End-to-end tests of the `aegis` binary: each test runs the real binary in its own temp
+//! directory against a real SQLite data directory.
+
+mod e2e {
+    pub(crate) mod support;
+
+    mod config;
+    mod doctor;
+    mod init;
+    mod usage_errors;
+    mod vault;
+}

@@ -1,0 +1,17 @@
+//! Aegis's pure domain: identifiers, allowlists, rates, scopes, credentials, key derivation and
+//! the encrypted envelope format.
+//!
+//! Nothing here performs IO, reads the clock or needs an async runtime; the time is always an
+//! argument. Storage lives in `aegis-store`, the request pipeline in `aegis-engine`.
+
+pub mod auth;
+pub mod config;
+pub mod credential;
+pub mod crypto;
+pub mod domain;
+pub mod field_error;
+pub mod names;
+pub mod rate;
+pub mod scopes;
+pub mod timestamp;
+pub mod units;

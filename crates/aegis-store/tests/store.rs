@@ -1,0 +1,284 @@
+//! Store tests on real SQLite files: vault creation, credential rows, generation counter,
+//! tampering, schema versions and concurrent writers.
+
+use std::time::Duration;
+
+use aegis_core::auth::AuthType;
+use aegis_core::credential::{Credential, InspectionMode};
+use aegis_core::crypto::{CryptoError, KdfParams, MasterKey, SecretField, VaultKeys, random_uuid};
+use aegis_core::domain::DomainList;
+use aegis_core::names::{CredentialName, ServiceName, VaultName};
+use aegis_core::scopes::Scopes;
+use aegis_core::timestamp::Timestamp;
+use aegis_store::registry::{Registry, VaultRecord};
+use aegis_store::vault::{StoredCredential, VaultMeta, VaultStore};
+use aegis_store::{DataDir, StoreError};
+
+const BUSY: Duration = Duration::from_secs(5);
+const FAST: KdfParams = KdfParams {
+    memory_kib: KdfParams::MIN_MEMORY_KIB,
+    iterations: 2,
+    parallelism: 1,
+};
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    data: DataDir,
+    store: VaultStore,
+    keys: VaultKeys,
+}
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = DataDir::new(dir.path().join(".aegis"));
+    let registry = Registry::create(&data, BUSY).await.expect("registry");
+    let id = random_uuid().expect("uuid");
+    let salt = b"fixture-salt-16b".to_vec();
+    let keys = VaultKeys::derive(&MasterKey::from_bytes([4; 32]), &salt, FAST, *id.as_bytes())
+        .expect("derive");
+    let meta = VaultMeta {
+        id,
+        name: VaultName::parse("default").expect("name"),
+        salt,
+        kdf: FAST,
+        key_check: keys.key_check_value().to_vec(),
+        sealed: false,
+        created_at: Timestamp::from_millis(1),
+    };
+    let store = VaultStore::create(&data, &meta, BUSY)
+        .await
+        .expect("create vault");
+    registry
+        .register(&VaultRecord {
+            id,
+            name: meta.name.clone(),
+            created_at: meta.created_at,
+        })
+        .await
+        .expect("register");
+    Fixture {
+        _dir: dir,
+        data,
+        store,
+        keys,
+    }
+}
+
+fn credential(name: &str) -> Credential {
+    Credential {
+        id: random_uuid().expect("uuid"),
+        name: CredentialName::parse(name).expect("name"),
+        service: ServiceName::parse("svc").expect("service"),
+        domains: DomainList::parse("api.example.com", false).expect("domains"),
+        auth_type: AuthType::Bearer,
+        header_name: None,
+        query_param: None,
+        scopes: Scopes::All,
+        expires_at: None,
+        rate_limit: None,
+        body_inspection: InspectionMode::Block,
+        allow_http: false,
+        pass_cookies: false,
+        created_at: Timestamp::from_millis(10),
+        updated_at: Timestamp::from_millis(10),
+        rotated_at: None,
+        previous_until: None,
+    }
+}
+
+fn sealed(fx: &Fixture, credential: Credential, secret: &[u8]) -> StoredCredential {
+    let id = *credential.id.as_bytes();
+    let mac = fx
+        .keys
+        .row_mac(&credential.canonical_encoding(&fx.store.meta().id))
+        .to_vec();
+    StoredCredential {
+        secret: fx
+            .keys
+            .seal_secret(id, SecretField::Secret, secret)
+            .expect("seal"),
+        credential,
+        previous_secret: None,
+        mac,
+    }
+}
+
+async fn raw_pool(fx: &Fixture) -> sqlx::SqlitePool {
+    let url = format!("sqlite://{}", fx.data.vault_db("default").display());
+    sqlx::SqlitePool::connect(&url)
+        .await
+        .expect("raw connection")
+}
+
+#[tokio::test]
+async fn ciphertext_copied_onto_another_row_fails_to_decrypt() {
+    let fx = fixture().await;
+    let a = sealed(&fx, credential("alpha"), b"secret-of-alpha-123");
+    let b = sealed(&fx, credential("bravo"), b"secret-of-bravo-456");
+    fx.store.insert_credential(&a).await.expect("insert a");
+    fx.store.insert_credential(&b).await.expect("insert b");
+
+    let pool = raw_pool(&fx).await;
+    sqlx::query("UPDATE credentials SET secret = (SELECT secret FROM credentials WHERE name = 'alpha') WHERE name = 'bravo'")
+        .execute(&pool)
+        .await
+        .expect("swap ciphertexts");
+    pool.close().await;
+
+    let bravo = fx
+        .store
+        .credential(&CredentialName::parse("bravo").expect("name"))
+        .await
+        .expect("read")
+        .expect("present");
+    assert_eq!(
+        bravo.secret, a.secret,
+        "the row now holds alpha's ciphertext"
+    );
+    let opened = fx.keys.open_secret(
+        *bravo.credential.id.as_bytes(),
+        SecretField::Secret,
+        &bravo.secret,
+    );
+    assert_eq!(opened.err(), Some(CryptoError::Decrypt));
+    // Alpha's own row still decrypts.
+    let alpha = fx.store.credentials().await.expect("list").remove(0);
+    let plain = fx
+        .keys
+        .open_secret(
+            *alpha.credential.id.as_bytes(),
+            SecretField::Secret,
+            &alpha.secret,
+        )
+        .expect("alpha decrypts");
+    assert_eq!(plain.as_slice(), b"secret-of-alpha-123");
+}
+
+#[tokio::test]
+async fn metadata_edited_in_the_file_fails_the_row_mac() {
+    let fx = fixture().await;
+    let a = sealed(&fx, credential("alpha"), b"secret-of-alpha-123");
+    fx.store.insert_credential(&a).await.expect("insert");
+    let pool = raw_pool(&fx).await;
+    sqlx::query("UPDATE credentials SET domains = 'evil.example.net'")
+        .execute(&pool)
+        .await
+        .expect("tamper");
+    pool.close().await;
+    let row = fx.store.credentials().await.expect("list").remove(0);
+    assert_eq!(row.credential.domains.to_string(), "evil.example.net");
+    let encoding = row.credential.canonical_encoding(&fx.store.meta().id);
+    assert!(
+        !fx.keys.verify_row_mac(&encoding, &row.mac),
+        "widened allowlist detected"
+    );
+}
+
+#[tokio::test]
+async fn every_write_bumps_the_generation() {
+    let fx = fixture().await;
+    assert_eq!(fx.store.generation().await.expect("gen"), 1);
+    let a = sealed(&fx, credential("alpha"), b"secret-of-alpha-123");
+    fx.store.insert_credential(&a).await.expect("insert");
+    assert_eq!(fx.store.generation().await.expect("gen"), 2);
+    fx.store.replace_credential(&a).await.expect("replace");
+    assert_eq!(fx.store.generation().await.expect("gen"), 3);
+    fx.store
+        .remove_credential(&a.credential.name)
+        .await
+        .expect("remove");
+    assert_eq!(fx.store.generation().await.expect("gen"), 4);
+    // A failed write leaves the generation alone.
+    let missing = fx.store.remove_credential(&a.credential.name).await;
+    assert!(matches!(missing, Err(StoreError::NotFound { .. })));
+    assert_eq!(fx.store.generation().await.expect("gen"), 4);
+}
+
+#[tokio::test]
+async fn duplicate_names_conflict() {
+    let fx = fixture().await;
+    fx.store
+        .insert_credential(&sealed(&fx, credential("alpha"), b"one-secret-123"))
+        .await
+        .expect("insert");
+    let again = fx
+        .store
+        .insert_credential(&sealed(&fx, credential("alpha"), b"two-secret-456"))
+        .await;
+    assert!(matches!(
+        again,
+        Err(StoreError::Conflict {
+            kind: "credential",
+            ..
+        })
+    ));
+}
+
+#[tokio::test]
+async fn a_schema_newer_than_the_binary_is_refused() {
+    let fx = fixture().await;
+    let pool = raw_pool(&fx).await;
+    sqlx::query("INSERT INTO schema_version (version, applied_at) VALUES (99, 0)")
+        .execute(&pool)
+        .await
+        .expect("bump version");
+    pool.close().await;
+    let name = VaultName::parse("default").expect("name");
+    let err = VaultStore::open(&fx.data, &name, BUSY)
+        .await
+        .expect_err("refused");
+    assert!(
+        matches!(
+            err,
+            StoreError::SchemaTooNew {
+                found: 99,
+                supported: 1
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "database schema version 99 is newer than this aegis supports (1)"
+    );
+}
+
+#[tokio::test]
+async fn a_file_that_is_not_a_database_is_reported_as_corrupted() {
+    let fx = fixture().await;
+    let path = fx.data.vault_db("default");
+    fx.store.close().await;
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    std::fs::write(&path, vec![b'x'; 8192]).expect("overwrite");
+    let name = VaultName::parse("default").expect("name");
+    let err = VaultStore::open(&fx.data, &name, BUSY)
+        .await
+        .expect_err("corrupted");
+    assert!(matches!(err, StoreError::Corrupted { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn concurrent_writers_from_two_handles_all_commit() {
+    let fx = fixture().await;
+    let name = VaultName::parse("default").expect("name");
+    let second = VaultStore::open(&fx.data, &name, BUSY)
+        .await
+        .expect("second handle");
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        let store = if i % 2 == 0 {
+            fx.store.clone()
+        } else {
+            second.clone()
+        };
+        let row = sealed(&fx, credential(&format!("c{i}")), b"concurrent-secret");
+        tasks.spawn(async move { store.insert_credential(&row).await });
+    }
+    while let Some(result) = tasks.join_next().await {
+        result.expect("task").expect("insert committed");
+    }
+    assert_eq!(fx.store.credentials().await.expect("list").len(), 20);
+    assert_eq!(fx.store.generation().await.expect("gen"), 21);
+}
