@@ -140,6 +140,16 @@ impl Context {
             )
             .with_hint("run aegis vault unseal"));
         }
+        if let Some(salt) = self.env.get("AEGIS_SALT").filter(|s| !s.trim().is_empty()) {
+            let matches = hex::decode(salt.trim()).is_ok_and(|bytes| bytes == meta.salt);
+            if !matches {
+                return Err(CliError::config(format!(
+                    "AEGIS_SALT does not match the salt stored in vault '{}'",
+                    meta.name
+                ))
+                .with_hint("unset AEGIS_SALT; it only seeds new vaults"));
+            }
+        }
         let lookup = master_key::locate(self);
         let Some(source) = lookup.used else {
             return Err(CliError::new(

@@ -8,23 +8,23 @@ use crate::error::CliError;
 
 /// Prints one line of human output.
 pub(crate) fn line(text: impl AsRef<str>) {
-    println!("{}", text.as_ref());
+    write_stdout(format_args!("{}\n", text.as_ref()));
 }
 
 /// Prints a JSON value as one line.
 pub(crate) fn json(value: &serde_json::Value) {
-    println!("{value}");
+    write_stdout(format_args!("{value}\n"));
 }
 
 /// Prints `key: value` lines with the values aligned.
 pub(crate) fn block(pairs: &[(&str, String)]) {
     let width = pairs.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     for (key, value) in pairs {
-        println!(
-            "{key:<width$}  {value}",
+        write_stdout(format_args!(
+            "{key:<width$}  {value}\n",
             key = format!("{key}:"),
             width = width + 1
-        );
+        ));
     }
 }
 
@@ -39,7 +39,7 @@ pub(crate) fn table(headers: &[&str], rows: Vec<Vec<String>>) {
         table.add_row(row);
     }
     for line in table.lines() {
-        println!("{}", line.trim_end());
+        write_stdout(format_args!("{}\n", line.trim_end()));
     }
 }
 
@@ -66,5 +66,19 @@ pub(crate) fn error(err: &CliError, as_json: bool) {
 
 /// Prints clap's help or version text unchanged.
 pub(crate) fn raw(text: &str) {
-    print!("{text}");
+    write_stdout(format_args!("{text}"));
+}
+
+/// Writes to standard output. A reader that went away (`aegis vault list | head`) ends the
+/// process quietly; any other write failure is reported once and exits 1.
+fn write_stdout(args: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    if let Err(err) = out.write_fmt(args).and_then(|()| out.flush()) {
+        if err.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write to standard output: {err}");
+        std::process::exit(1);
+    }
 }

@@ -5,6 +5,7 @@ mod e2e {
     pub(crate) mod support;
 
     mod config;
+    mod db;
     mod doctor;
     mod init;
     mod usage_errors;

@@ -79,7 +79,17 @@ impl TestEnv {
         I: IntoIterator<Item = S>,
         S: AsRef<std::ffi::OsStr>,
     {
-        let mut cmd = assert_cmd::Command::new(&self.bin);
+        assert_cmd::Command::from_std(self.std_cmd(args))
+    }
+
+    /// The same command as a plain `std::process::Command`, for tests that manage pipes or
+    /// signals themselves.
+    pub fn std_cmd<I, S>(&self, args: I) -> std::process::Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let mut cmd = std::process::Command::new(&self.bin);
         cmd.current_dir(self.path()).args(args).env("NO_COLOR", "1");
         for (key, _) in std::env::vars_os() {
             if key.to_string_lossy().starts_with("AEGIS_") {

@@ -71,7 +71,7 @@ fn expiring_credentials_warn_by_name() {
 #[test]
 fn wrong_key_fails_the_master_key_check_with_exit_1() {
     let mut env = initialised();
-    env.set_env("AEGIS_MASTER_KEY", &"B".repeat(43));
+    env.set_env("AEGIS_MASTER_KEY", &"A".repeat(43));
     let run = env.run(["doctor", "--json"], "");
     assert_eq!(run.code, 1);
     assert_eq!(check(&run.json(), "master_key")["status"], "fail");

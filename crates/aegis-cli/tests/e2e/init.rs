@@ -182,3 +182,58 @@ fn aegis_home_overrides_the_data_directory() {
     assert!(home.join("aegis.db").is_file());
     assert!(!env.data_dir().exists());
 }
+
+#[test]
+fn aegis_salt_seeds_a_new_vault_and_must_match_later() {
+    let mut env = env();
+    env.set_env("AEGIS_SALT", "00112233445566778899aabbccddeeff");
+    env.init();
+    super::support::add(
+        &env,
+        "gh",
+        "github",
+        "api.github.com",
+        "ghp_salted_secret_1234",
+    );
+    env.set_env("AEGIS_SALT", "ffeeddccbbaa99887766554433221100");
+    let run = env.run(["vault", "remove", "--name", "gh"], "");
+    assert_error(&run, 2, "AEGIS_SALT does not match");
+    let mut fresh = super::support::env();
+    fresh.set_env("AEGIS_SALT", "0011");
+    assert_error(&fresh.run(["init"], ""), 2, "AEGIS_SALT");
+}
+
+#[test]
+fn vault_flag_selects_another_vault() {
+    let mut env = env();
+    let run = env.run(["init", "--vault", "team", "--json"], "");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let key = run.json()["master_key"].as_str().expect("key").to_owned();
+    env.set_env("AEGIS_MASTER_KEY", &key);
+    assert!(env.data_dir().join("vaults/team/vault.db").is_file());
+    let run = env.run(
+        [
+            "vault",
+            "add",
+            "--vault",
+            "team",
+            "-n",
+            "a",
+            "-s",
+            "svc",
+            "-d",
+            "a.example.com",
+        ],
+        "sk-team-secret-1\n",
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    env.set_env("AEGIS_VAULT", "team");
+    let list = env.run(["vault", "list", "--json"], "");
+    assert_eq!(list.json()[0]["name"], "a");
+    env.unset_env("AEGIS_VAULT");
+    assert_error(
+        &env.run(["vault", "list"], ""),
+        1,
+        "vault 'default' does not exist",
+    );
+}

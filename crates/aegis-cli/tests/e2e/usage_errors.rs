@@ -280,3 +280,20 @@ fn legacy_rate_spelling_is_accepted_with_a_warning() {
     );
     assert_eq!(run.json()["rate_limit"], "10/min");
 }
+
+#[test]
+fn a_closed_stdout_pipe_ends_quietly() {
+    let env = initialised();
+    let mut child = env
+        .std_cmd(["config", "show"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take());
+    let output = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("internal error"), "{stderr}");
+    assert!(output.status.success(), "{stderr}");
+}

@@ -376,16 +376,9 @@ fn is_port_suffix(text: &str) -> bool {
         .is_some_and(|digits| digits.parse::<u16>().is_ok_and(|port| port != 0))
 }
 
-/// Looks at the master key's length and alphabet only, to report a malformed key without
-/// ever echoing it; the key itself is decoded by the vault code.
+/// Whether the key decodes as a master key; the error path never echoes it.
 fn has_master_key_shape(key: &SecretString) -> bool {
-    let text = key.expose_secret().trim();
-    let base64url = text.len() == 43
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    let hex = text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit());
-    base64url || hex
+    crate::crypto::MasterKey::parse(key.expose_secret()).is_ok()
 }
 
 /// Looks at the scheme of a secret URL only, so the rest (its password) is never copied.
