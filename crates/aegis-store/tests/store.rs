@@ -246,16 +246,12 @@ async fn a_schema_newer_than_the_binary_is_refused() {
 #[tokio::test]
 async fn a_file_that_is_not_a_database_is_reported_as_corrupted() {
     let fx = fixture().await;
-    let path = fx.data.vault_db("default");
-    fx.store.close().await;
-    for suffix in ["-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
-    std::fs::write(&path, vec![b'x'; 8192]).expect("overwrite");
-    let name = VaultName::parse("default").expect("name");
-    let err = VaultStore::open(&fx.data, &name, BUSY)
-        .await
-        .expect_err("corrupted");
+    // A vault directory no connection has ever opened, so no checkpoint can rewrite it.
+    let broken_dir = fx.data.vault_dir("broken");
+    std::fs::create_dir_all(&broken_dir).expect("mkdir");
+    std::fs::write(fx.data.vault_db("broken"), vec![b'x'; 8192]).expect("write junk");
+    let name = VaultName::parse("broken").expect("name");
+    let err = VaultStore::open(&fx.data, &name, BUSY).await.expect_err("corrupted");
     assert!(matches!(err, StoreError::Corrupted { .. }), "{err:?}");
 }
 
