@@ -55,6 +55,40 @@ pub(crate) enum Command {
     /// Back up and restore the databases
     #[command(subcommand)]
     Db(DbCommand),
+    /// Run the gate: agents call http://127.0.0.1:3100/{service}/path
+    Gate(GateArgs),
+}
+
+/// `aegis gate`.
+#[derive(Debug, Args)]
+pub(crate) struct GateArgs {
+    /// Port to listen on (default 3100; 0 picks a free one)
+    #[arg(long, short = 'p')]
+    pub(crate) port: Option<u16>,
+    /// Address to bind (default 127.0.0.1)
+    #[arg(long)]
+    pub(crate) bind: Option<String>,
+    /// Serve TLS (needs --cert and --key, or gate.tls in the config)
+    #[arg(long)]
+    pub(crate) tls: bool,
+    /// PEM certificate chain for TLS
+    #[arg(long, value_name = "PEM")]
+    pub(crate) cert: Option<PathBuf>,
+    /// PEM private key for TLS
+    #[arg(long, value_name = "PEM")]
+    pub(crate) key: Option<PathBuf>,
+    /// Refuse requests without an agent token
+    #[arg(long, visible_alias = "agent-auth", conflicts_with = "no_agent_auth")]
+    pub(crate) require_agent_auth: bool,
+    /// Compatibility: agent auth off (the default)
+    #[arg(long, hide = true)]
+    pub(crate) no_agent_auth: bool,
+    /// Directory of policy files
+    #[arg(long, value_name = "DIR")]
+    pub(crate) policies_dir: Option<PathBuf>,
+    /// enforce or dry-run
+    #[arg(long, value_name = "MODE")]
+    pub(crate) policy_mode: Option<String>,
 }
 
 /// `aegis init`.

@@ -4,6 +4,7 @@
 pub(crate) mod config;
 pub(crate) mod db;
 pub(crate) mod doctor;
+pub(crate) mod gate;
 pub(crate) mod init;
 pub(crate) mod key;
 pub(crate) mod vault;

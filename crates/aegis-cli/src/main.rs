@@ -18,7 +18,7 @@ use std::process::ExitCode;
 use clap::Parser as _;
 use clap::error::ErrorKind;
 
-use crate::cli::{Cli, Command, ConfigCommand, DbCommand, KeyCommand};
+use crate::cli::{Cli, Command, ConfigCommand, DbCommand, GateArgs, KeyCommand};
 use crate::context::Context;
 use crate::error::{CliError, EXIT_USAGE};
 
@@ -97,11 +97,50 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
             let ctx = Context::load(explicit, flags, json)?;
             commands::db::backup(&ctx, output.as_deref()).await
         }
+        Command::Gate(args) => {
+            flags.extend(gate_flags(args)?);
+            let ctx = Context::load(explicit, flags, json)?;
+            commands::gate::run(&ctx, args).await
+        }
         Command::Db(DbCommand::Restore { input, force }) => {
             let ctx = Context::load(explicit, flags, json)?;
             commands::db::restore(&ctx, input, *force).await
         }
     }
+}
+
+/// The `aegis gate` flags that set configuration keys (flags > env > file > defaults).
+fn gate_flags(args: &GateArgs) -> Result<Vec<(&'static str, String)>, CliError> {
+    let mut flags = Vec::new();
+    if let Some(port) = args.port {
+        flags.push(("gate.port", port.to_string()));
+    }
+    if let Some(bind) = &args.bind {
+        flags.push(("gate.bind", bind.clone()));
+    }
+    if let Some(cert) = &args.cert {
+        flags.push(("gate.tls.cert", cert.display().to_string()));
+    }
+    if let Some(key) = &args.key {
+        flags.push(("gate.tls.key", key.display().to_string()));
+    }
+    if args.require_agent_auth {
+        flags.push(("gate.require_agent_auth", "true".to_owned()));
+    }
+    if args.no_agent_auth {
+        output::warn("--no-agent-auth is the default now; it is accepted for compatibility");
+        flags.push(("gate.require_agent_auth", "false".to_owned()));
+    }
+    if let Some(dir) = &args.policies_dir {
+        flags.push(("gate.policies_dir", dir.display().to_string()));
+    }
+    if let Some(mode) = &args.policy_mode {
+        flags.push(("gate.policy_mode", mode.clone()));
+    }
+    if args.tls && args.cert.is_none() != args.key.is_none() {
+        return Err(CliError::usage("--cert and --key must be given together"));
+    }
+    Ok(flags)
 }
 
 /// Help and version go to standard output with exit 0; every other clap error becomes one

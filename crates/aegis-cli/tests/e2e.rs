@@ -7,6 +7,7 @@ mod e2e {
     mod config;
     mod db;
     mod doctor;
+    mod gate;
     mod init;
     mod usage_errors;
     mod vault;

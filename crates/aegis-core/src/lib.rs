@@ -5,13 +5,19 @@
 //! argument. Storage lives in `aegis-store`, the request pipeline in `aegis-engine`.
 
 pub mod auth;
+pub mod checks;
 pub mod config;
 pub mod credential;
 pub mod crypto;
+pub mod denial;
 pub mod domain;
 pub mod field_error;
 pub mod names;
+pub mod permit;
 pub mod rate;
+pub mod rate_window;
+pub mod redact;
 pub mod scopes;
+pub mod snapshot;
 pub mod timestamp;
 pub mod units;

@@ -1,4 +1,15 @@
-//! The request pipeline shared by the HTTP gate and the MCP server: snapshot holder and reload,
-//! the ordered checks, rate limiters, upstream forwarding and response redaction.
-//!
-//! Built by the gate issue; today this crate only fixes its place in the dependency graph.
+//! The request pipeline shared by the HTTP gate and (later) the MCP server: the snapshot holder
+//! and its reload task, the ordered checks, rate limiters, upstream forwarding with credential
+//! injection, and response redaction.
+
+pub mod body;
+pub mod error;
+pub mod holder;
+pub(crate) mod inject;
+pub mod limits;
+pub mod pipeline;
+pub mod snapshot_loader;
+pub mod upstream;
+
+pub use error::EngineError;
+pub use pipeline::{Intent, Pipeline, PipelineSettings, ProxyBody, Via};

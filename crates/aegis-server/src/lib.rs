@@ -1,4 +1,9 @@
-//! Listeners: the gate (hyper, optional rustls TLS) and the admin API. They translate HTTP into
-//! the engine's protocol-neutral requests and never decide anything themselves.
-//!
-//! Built by the gate issue; today this crate only fixes its place in the dependency graph.
+//! Listeners: the gate (hyper, optional rustls TLS). They translate HTTP into the engine's
+//! protocol-neutral `Intent` and `Denial`s back into HTTP; they never decide anything.
+
+pub mod error;
+pub mod gate;
+pub mod respond;
+pub mod tls;
+
+pub use error::ServeError;

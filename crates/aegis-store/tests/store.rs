@@ -251,7 +251,9 @@ async fn a_file_that_is_not_a_database_is_reported_as_corrupted() {
     std::fs::create_dir_all(&broken_dir).expect("mkdir");
     std::fs::write(fx.data.vault_db("broken"), vec![b'x'; 8192]).expect("write junk");
     let name = VaultName::parse("broken").expect("name");
-    let err = VaultStore::open(&fx.data, &name, BUSY).await.expect_err("corrupted");
+    let err = VaultStore::open(&fx.data, &name, BUSY)
+        .await
+        .expect_err("corrupted");
     assert!(matches!(err, StoreError::Corrupted { .. }), "{err:?}");
 }
 

@@ -1,6 +1,13 @@
 //! Test-only helpers shared by the end-to-end suites: a private working directory per test, the
-//! real `aegis` binary run inside it with a clean environment, and waiting on conditions with a
-//! deadline. Never a dependency of production crates.
+//! real `aegis` binary run inside it with a clean environment, waiting on conditions with a
+//! deadline, a throwaway CA ([`TestCa`]) and a recording HTTPS upstream ([`HttpsUpstream`]).
+//! Never a dependency of production crates.
+
+pub mod ca;
+pub mod upstream;
+
+pub use ca::{IssuedCert, TestCa};
+pub use upstream::{HttpsUpstream, PatternBody, RecordedRequest};
 
 use std::path::{Path, PathBuf};
 use std::process::Output;

@@ -259,7 +259,7 @@ mod tests {
         let err = set("gate.port", Raw::Node(&node("3100", true))).unwrap_err();
         assert_eq!(
             err,
-            "expected an integer from 1 to 65535, found the quoted string '3100'"
+            "expected an integer from 0 to 65535 (0 picks a free port), found the quoted string '3100'"
         );
         assert!(set("gate.watch", Raw::Node(&node("true", true))).is_err());
         assert!(set("gate.watch", Raw::Node(&node("yes", false))).is_err());
@@ -268,7 +268,10 @@ mod tests {
     #[test]
     fn out_of_type_range_integers_are_rejected() {
         let err = set("gate.port", Raw::Env("70000")).unwrap_err();
-        assert_eq!(err, "expected an integer from 1 to 65535, found '70000'");
+        assert_eq!(
+            err,
+            "expected an integer from 0 to 65535 (0 picks a free port), found '70000'"
+        );
         assert!(set("vault.kdf.iterations", Raw::Flag("-1")).is_err());
     }
 

@@ -83,7 +83,7 @@ pub(crate) enum Slot {
     Text(Field<String>),
     /// `true`/`false` (plus `1/0/yes/no` from the environment).
     Bool(Field<bool>),
-    /// A TCP port, 1–65535.
+    /// A TCP port, 0–65535 (0 asks the system for a free one).
     Port(Field<u16>),
     /// A non-negative integer up to `u32::MAX`.
     U32(Field<u32>),
@@ -115,7 +115,7 @@ impl Slot {
         match self {
             Self::Text(_) => "a string".to_owned(),
             Self::Bool(_) => "true or false".to_owned(),
-            Self::Port(_) => "an integer from 1 to 65535".to_owned(),
+            Self::Port(_) => "an integer from 0 to 65535 (0 picks a free port)".to_owned(),
             Self::U32(_) => format!("an integer from 0 to {}", u32::MAX),
             Self::U64(_) => "a non-negative integer".to_owned(),
             Self::Ip(_) => "an IP address like 127.0.0.1 or ::1".to_owned(),

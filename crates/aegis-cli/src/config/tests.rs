@@ -168,7 +168,7 @@ fn wrong_types_are_errors() {
     assert_eq!(
         setup.errors(),
         [
-            "aegis.config.yaml:2: gate.port: expected an integer from 1 to 65535, found 'three'",
+            "aegis.config.yaml:2: gate.port: expected an integer from 0 to 65535 (0 picks a free port), found 'three'",
             "aegis.config.yaml:3: gate.watch: expected true or false, found 'maybe'",
             "aegis.config.yaml:4: gate.bind: expected an IP address like 127.0.0.1 or ::1, found \
              'localhost'",
@@ -193,13 +193,13 @@ fn out_of_range_values_are_errors_on_their_line() {
 #[test]
 fn every_error_is_reported_in_file_order_then_environment() {
     let setup = Setup::new(Some(
-        "gate:\n  prot: 1\n  port: 0\nvault:\n  kdf: { parallelism: 99 }\nmcp:\n  port: x\n  \
+        "gate:\n  prot: 1\n  port: 70000\nvault:\n  kdf: { parallelism: 99 }\nmcp:\n  port: x\n  \
          port: 2\nwebhooks:\n  - url: https://h.example/x\n    events: ['*']\n    secret: short\n",
     ));
     let errors = setup.errors();
     assert_eq!(errors.len(), 6, "{errors:#?}");
     assert!(errors[0].starts_with("aegis.config.yaml:2: unknown key gate.prot"));
-    assert!(errors[1].starts_with("aegis.config.yaml:3: gate.port: expected an integer from 1"));
+    assert!(errors[1].starts_with("aegis.config.yaml:3: gate.port: expected an integer from 0"));
     assert!(errors[2].starts_with("aegis.config.yaml:5: vault.kdf.parallelism"));
     assert!(errors[3].starts_with("aegis.config.yaml:7: mcp.port"));
     assert!(errors[4].starts_with("aegis.config.yaml:8: duplicate key mcp.port"));

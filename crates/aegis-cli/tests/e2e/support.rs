@@ -76,3 +76,172 @@ pub(crate) fn add(env: &TestEnv, name: &str, service: &str, domains: &str, secre
     assert_eq!(run.code, 0, "vault add failed: {}", run.stderr);
     run
 }
+
+/// A running `aegis gate` child process; SIGTERM and reaped when dropped.
+pub(crate) struct Gate {
+    child: std::process::Child,
+    /// `http://127.0.0.1:PORT` or `https://…`.
+    pub(crate) base: String,
+    /// Lines the gate printed on standard output after the listening line.
+    stdout: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    stderr: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Gate {
+    /// Starts `aegis gate --port 0 <extra>` and waits for its listening line.
+    pub(crate) fn start(env: &TestEnv, extra: &[&str]) -> Gate {
+        use std::io::BufRead as _;
+        let mut args = vec!["gate", "--port", "0"];
+        args.extend_from_slice(extra);
+        let mut child = env
+            .std_cmd(&args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn aegis gate");
+        let stdout = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let out_pipe = child.stdout.take().expect("stdout");
+        let err_pipe = child.stderr.take().expect("stderr");
+        let out_lines = stdout.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out_pipe)
+                .lines()
+                .map_while(Result::ok)
+            {
+                out_lines.lock().expect("lock").push(line);
+            }
+        });
+        let err_lines = stderr.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(err_pipe)
+                .lines()
+                .map_while(Result::ok)
+            {
+                err_lines.lock().expect("lock").push(line);
+            }
+        });
+        let base = aegis_test_support::wait_for(
+            "the gate's listening line",
+            std::time::Duration::from_secs(20),
+            || {
+                if let Ok(Some(status)) = child.try_wait() {
+                    panic!(
+                        "gate exited early ({status}): {:?}",
+                        stderr.lock().expect("lock")
+                    );
+                }
+                stdout.lock().expect("lock").iter().find_map(|l| {
+                    l.strip_prefix("aegis gate listening on ")
+                        .map(|rest| rest.split(' ').next().unwrap_or("").to_owned())
+                })
+            },
+        );
+        Gate {
+            child,
+            base,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// The gate's port.
+    pub(crate) fn port(&self) -> u16 {
+        self.base
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("port in base URL")
+    }
+
+    /// Sends SIGTERM.
+    pub(crate) fn terminate(&self) {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit and returns its exit code.
+    pub(crate) fn wait_exit(&mut self, deadline: std::time::Duration) -> i32 {
+        let child = &mut self.child;
+        aegis_test_support::wait_for("the gate to exit", deadline, || {
+            child.try_wait().ok().flatten()
+        })
+        .code()
+        .unwrap_or(-1)
+    }
+
+    /// Everything printed so far on both streams.
+    pub(crate) fn output(&self) -> String {
+        format!(
+            "{}\n{}",
+            self.stdout.lock().expect("lock").join("\n"),
+            self.stderr.lock().expect("lock").join("\n")
+        )
+    }
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What curl saw.
+pub(crate) struct Curl {
+    pub(crate) status: u16,
+    pub(crate) headers: String,
+    pub(crate) body: Vec<u8>,
+}
+
+impl Curl {
+    /// The body as text.
+    pub(crate) fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The body as JSON.
+    pub(crate) fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+
+    /// A response header's value (case-insensitive name).
+    pub(crate) fn header(&self, name: &str) -> Option<String> {
+        self.headers.lines().find_map(|line| {
+            let (n, v) = line.split_once(':')?;
+            n.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_owned())
+        })
+    }
+}
+
+/// Runs curl with `args` and returns status, headers and body.
+pub(crate) fn curl(args: &[&str]) -> Curl {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let headers_file = dir.path().join("headers");
+    let body_file = dir.path().join("body");
+    let output = std::process::Command::new("curl")
+        .args(["-sS", "--noproxy", "*", "-o"])
+        .arg(&body_file)
+        .arg("-D")
+        .arg(&headers_file)
+        .args(["-w", "%{http_code}"])
+        .args(args)
+        .output()
+        .expect("run curl");
+    let status = String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0);
+    Curl {
+        status,
+        headers: std::fs::read_to_string(&headers_file).unwrap_or_default(),
+        body: std::fs::read(&body_file).unwrap_or_default(),
+    }
+}

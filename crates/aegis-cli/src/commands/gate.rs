@@ -1,0 +1,213 @@
+//! `aegis gate`: start-up in the order of SPEC.md §9.12, then serve until SIGINT or SIGTERM and
+//! drain (§9.13).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio_util::sync::CancellationToken;
+
+use aegis_core::checks::CheckSettings;
+use aegis_core::checks::origin::OriginPolicy;
+use aegis_core::config::ConfigEnum as _;
+use aegis_core::timestamp::Timestamp;
+use aegis_engine::holder::SnapshotHolder;
+use aegis_engine::snapshot_loader::build_snapshot;
+use aegis_engine::upstream::{UpstreamClient, UpstreamSettings};
+use aegis_engine::{Pipeline, PipelineSettings};
+use aegis_server::gate::{self, GateOptions, HealthInfo};
+use aegis_server::{ServeError, tls};
+
+use crate::cli::GateArgs;
+use crate::context::Context;
+use crate::error::CliError;
+use crate::output;
+
+/// The reload poll never waits longer than this, so a change is in force within a second.
+const MAX_RELOAD_POLL: Duration = Duration::from_millis(250);
+
+/// Runs `aegis gate`.
+pub(crate) async fn run(ctx: &Context, args: &GateArgs) -> Result<(), CliError> {
+    init_logging(ctx);
+    let config = &ctx.loaded.config;
+    let gate_config = &config.gate;
+    let (cert, key) = tls_files(ctx, args)?;
+
+    let store = ctx.vault_store().await?;
+    let keys = Arc::new(ctx.unlock(&store).await?);
+    let now = Timestamp::from_system_time(SystemTime::now());
+    let first = build_snapshot(&store, &keys, now).await.map_err(|e| {
+        CliError::failure(e.code(), format!("cannot build the first snapshot: {e}"))
+            .with_hint("run aegis doctor")
+    })?;
+    let holder = Arc::new(SnapshotHolder::new(first));
+    let client = UpstreamClient::new(&UpstreamSettings {
+        extra_ca: gate_config.upstream_ca_file.clone(),
+        connect_timeout: gate_config.timeouts.connect,
+        response_headers_timeout: gate_config.timeouts.response_headers,
+        pool_idle_timeout: gate_config.pool_idle_timeout,
+    })
+    .map_err(|e| CliError::config(e.to_string()))?;
+    let tls_config = match (&cert, &key) {
+        (Some(cert), Some(key)) => {
+            Some(tls::server_config(cert, key).map_err(|e| CliError::config(e.to_string()))?)
+        }
+        _ => None,
+    };
+    let pipeline = Arc::new(Pipeline::new(
+        holder.clone(),
+        client,
+        PipelineSettings {
+            checks: CheckSettings {
+                require_agent_auth: gate_config.require_agent_auth,
+            },
+            origin: OriginPolicy::new(
+                gate_config.bind,
+                &gate_config.allowed_hosts,
+                &gate_config.allowed_origins,
+            ),
+            max_body_bytes: gate_config.max_body_bytes,
+            response_redaction: gate_config.response_redaction,
+        },
+    ));
+
+    let addr = SocketAddr::new(gate_config.bind, gate_config.port);
+    let listener = gate::bind(addr).await.map_err(|e| match e {
+        ServeError::PortInUse { port } => {
+            CliError::failure("port_in_use", format!("Port {port} is already in use"))
+                .with_hint("use aegis gate --port <other> or stop the other process")
+        }
+        other => CliError::failure(other.code(), other.to_string()),
+    })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| CliError::io("read", &PathBuf::from("listener"), &e))?;
+
+    if !gate_config.require_agent_auth {
+        output::warn(
+            "agent auth is off: any local process can use every credential (aegis agent add, then --require-agent-auth)",
+        );
+    }
+    if !gate_config.bind.is_loopback() {
+        let mut missing = Vec::new();
+        if tls_config.is_none() {
+            missing.push("TLS");
+        }
+        if !gate_config.require_agent_auth {
+            missing.push("agent authentication");
+        }
+        if !missing.is_empty() {
+            output::warn(format!(
+                "gate listens on {bound} without {}; any host that can reach it can use your credentials",
+                missing.join(" and ")
+            ));
+        }
+    }
+    if !gate_config.response_redaction {
+        output::warn(
+            "response redaction is off: an upstream that echoes a secret hands it to the agent",
+        );
+    }
+    let scheme = if tls_config.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    output::line(format!(
+        "aegis gate listening on {scheme}://{bound} (vault {})",
+        ctx.vault
+    ));
+
+    let stop = CancellationToken::new();
+    let reload = tokio::spawn(holder.clone().watch(
+        store.clone(),
+        keys.clone(),
+        config.storage.poll_interval.min(MAX_RELOAD_POLL),
+        stop.clone(),
+    ));
+    tokio::spawn(wait_for_signal(stop.clone()));
+    let report = gate::serve(
+        listener,
+        pipeline,
+        GateOptions {
+            tls: tls_config,
+            shutdown_grace: gate_config.shutdown_grace,
+            header_read_timeout: gate_config.timeouts.agent_headers,
+            max_header_bytes: usize::try_from(gate_config.max_header_bytes).unwrap_or(usize::MAX),
+            health: HealthInfo {
+                version: env!("CARGO_PKG_VERSION"),
+                policy_mode: gate_config.policy_mode.as_str().to_owned(),
+                agent_auth_required: gate_config.require_agent_auth,
+            },
+        },
+        stop.clone(),
+    )
+    .await;
+    stop.cancel();
+    let _ = reload.await;
+    store.close().await;
+    output::line(format!(
+        "aegis gate stopped ({} requests; {})",
+        report.requests,
+        if report.drained {
+            "drained"
+        } else {
+            "grace period ended with requests in flight"
+        }
+    ));
+    Ok(())
+}
+
+/// Cancels `stop` on SIGINT or SIGTERM.
+async fn wait_for_signal(stop: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+        () = stop.cancelled() => return,
+    }
+    stop.cancel();
+}
+
+/// The TLS files from flags or config; `--tls` alone falls back to `./certs/aegis.{crt,key}`.
+fn tls_files(
+    ctx: &Context,
+    args: &GateArgs,
+) -> Result<(Option<PathBuf>, Option<PathBuf>), CliError> {
+    let tls = &ctx.loaded.config.gate.tls;
+    if let (Some(cert), Some(key)) = (&tls.cert, &tls.key) {
+        return Ok((Some(cert.clone()), Some(key.clone())));
+    }
+    if !args.tls {
+        return Ok((None, None));
+    }
+    let cert = ctx.cwd.join("certs/aegis.crt");
+    let key = ctx.cwd.join("certs/aegis.key");
+    if cert.is_file() && key.is_file() {
+        output::warn("--tls without --cert/--key uses ./certs/aegis.crt and ./certs/aegis.key");
+        return Ok((Some(cert), Some(key)));
+    }
+    Err(
+        CliError::usage("--tls needs --cert and --key (or gate.tls.cert and gate.tls.key)")
+            .with_hint("generate a pair with aegis init --generate-cert"),
+    )
+}
+
+/// Logs to standard error at `observability.log_level`.
+fn init_logging(ctx: &Context) {
+    let level = ctx.loaded.config.observability.log_level.as_str();
+    let filter = tracing_subscriber::EnvFilter::try_new(format!("{level},hyper=warn,rustls=warn"))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
+}

@@ -1,0 +1,527 @@
+//! `aegis gate` end to end: the real binary in front of a real HTTPS upstream on 127.0.0.1
+//! signed by a throwaway CA, driven with curl as an agent would.
+
+use std::time::Duration;
+
+use aegis_test_support::{HttpsUpstream, TestCa};
+
+use super::support::{Gate, TestEnv, curl, env};
+
+/// One test's world: data dir, CA, runtime serving the upstream.
+struct World {
+    env: TestEnv,
+    ca: TestCa,
+    runtime: tokio::runtime::Runtime,
+    upstream: HttpsUpstream,
+}
+
+impl World {
+    fn new() -> World {
+        let mut env = env();
+        env.init();
+        let ca = TestCa::new();
+        let ca_file = ca.write_ca_pem(env.path());
+        env.set_env("AEGIS_UPSTREAM_CA", ca_file.to_str().expect("utf-8"));
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let upstream = runtime.block_on(HttpsUpstream::start(&ca));
+        World {
+            env,
+            ca,
+            runtime,
+            upstream,
+        }
+    }
+
+    fn add(&self, extra: &[&str], secret: &str) {
+        let mut args = vec!["vault", "add"];
+        args.extend_from_slice(extra);
+        let run = self.env.run(&args, &format!("{secret}\n"));
+        assert_eq!(run.code, 0, "vault add failed: {}", run.stderr);
+    }
+
+    fn add_bearer(&self, name: &str, service: &str, secret: &str) {
+        let host = self.upstream.host();
+        self.add(
+            &["--name", name, "--service", service, "--domains", &host],
+            secret,
+        );
+    }
+
+    fn gate(&self, extra: &[&str]) -> Gate {
+        Gate::start(&self.env, extra)
+    }
+}
+
+const SECRET: &str = "sk-live-gate-secret-0123456789";
+
+#[test]
+fn bearer_secret_reaches_the_upstream_and_agent_auth_headers_are_replaced() {
+    let w = World::new();
+    w.add_bearer("openai", "openai", SECRET);
+    let gate = w.gate(&[]);
+    let resp = curl(&[
+        "-H",
+        "Authorization: Bearer agent-supplied",
+        "-H",
+        "X-Api-Key: agent-key",
+        "-H",
+        "X-Aegis-Whatever: 1",
+        &format!("{}/openai/v1/models?limit=2", gate.base),
+    ]);
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let seen = w.upstream.last_request().expect("upstream saw the request");
+    assert_eq!(
+        seen.header("authorization").as_deref(),
+        Some(&*format!("Bearer {SECRET}"))
+    );
+    assert_eq!(seen.header("x-api-key"), None);
+    assert_eq!(seen.header("x-aegis-whatever"), None);
+    assert_eq!(seen.target, "/v1/models?limit=2");
+    assert_eq!(
+        seen.header("host").or(seen.authority.clone()).as_deref(),
+        Some(&*w.upstream.host())
+    );
+    assert!(resp.header("x-aegis-request-id").is_some());
+    // The default route echoes the request headers: the secret comes back redacted.
+    let text = resp.text();
+    assert!(!text.contains(SECRET), "secret echoed to the agent: {text}");
+    assert!(text.contains("[REDACTED:openai]"), "{text}");
+}
+
+#[test]
+fn header_basic_and_query_auth_inject_the_credential_their_way() {
+    let w = World::new();
+    let host = w.upstream.host();
+    w.add(
+        &[
+            "-n",
+            "hdr",
+            "-s",
+            "hdr",
+            "-d",
+            &host,
+            "--auth-type",
+            "header",
+            "--header-name",
+            "X-Api-Key",
+        ],
+        "hdr-secret-0123456789",
+    );
+    w.add(
+        &[
+            "-n",
+            "basic",
+            "-s",
+            "basic",
+            "-d",
+            &host,
+            "--auth-type",
+            "basic",
+        ],
+        "alice:basic-pass-0123",
+    );
+    w.add(
+        &[
+            "-n",
+            "query",
+            "-s",
+            "query",
+            "-d",
+            &host,
+            "--auth-type",
+            "query",
+            "--query-param",
+            "api_key",
+        ],
+        "q/secret+0123456789",
+    );
+    let gate = w.gate(&[]);
+
+    assert_eq!(
+        curl(&["-H", "X-Api-Key: mine", &format!("{}/hdr/x", gate.base)]).status,
+        200
+    );
+    let seen = w.upstream.last_request().expect("request");
+    assert_eq!(
+        seen.header_all("x-api-key"),
+        vec!["hdr-secret-0123456789".to_owned()]
+    );
+    assert_eq!(seen.header("authorization"), None);
+
+    assert_eq!(curl(&[&format!("{}/basic/x", gate.base)]).status, 200);
+    let seen = w.upstream.last_request().expect("request");
+    assert_eq!(
+        seen.header("authorization").as_deref(),
+        Some("Basic YWxpY2U6YmFzaWMtcGFzcy0wMTIz")
+    );
+
+    assert_eq!(
+        curl(&[&format!("{}/query/x?a=1&api_key=agent&b=%20", gate.base)]).status,
+        200
+    );
+    let seen = w.upstream.last_request().expect("request");
+    assert_eq!(seen.target, "/x?a=1&b=%20&api_key=q%2Fsecret%2B0123456789");
+}
+
+#[test]
+fn method_path_query_body_and_status_round_trip_byte_exact() {
+    let w = World::new();
+    w.add_bearer("svc", "svc", SECRET);
+    let gate = w.gate(&[]);
+    let resp = curl(&[
+        "-X",
+        "PATCH",
+        "--path-as-is",
+        "--data-binary",
+        "{\"a\":[1,2,3]}\u{00e9}",
+        "-H",
+        "Content-Type: application/json",
+        &format!("{}/svc/a%2Fb/C;v=1/x.json?q=%20&x=1&x=2&empty=", gate.base),
+    ]);
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let seen = w.upstream.last_request().expect("request");
+    assert_eq!(seen.method, "PATCH");
+    assert_eq!(seen.target, "/a%2Fb/C;v=1/x.json?q=%20&x=1&x=2&empty=");
+    assert_eq!(seen.body, "{\"a\":[1,2,3]}\u{00e9}".as_bytes());
+    assert_eq!(
+        seen.header("content-type").as_deref(),
+        Some("application/json")
+    );
+    let teapot = curl(&[&format!("{}/svc/status/418", gate.base)]);
+    assert_eq!(teapot.status, 418);
+}
+
+#[test]
+fn twenty_mib_stream_up_and_down() {
+    let w = World::new();
+    w.add_bearer("svc", "svc", SECRET);
+    let gate = w.gate(&[]);
+    let file = w.env.path().join("upload.bin");
+    let data: Vec<u8> = (0..20 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&file, &data).expect("write upload");
+    let up = curl(&[
+        "--data-binary",
+        &format!("@{}", file.display()),
+        "-H",
+        "Content-Type: application/octet-stream",
+        &format!("{}/svc/upload", gate.base),
+    ]);
+    assert_eq!(up.status, 200, "{}", up.text());
+    assert_eq!(up.json()["body_len"], 20 * 1024 * 1024);
+    let down = curl(&[&format!("{}/svc/bytes/20971520", gate.base)]);
+    assert_eq!(down.status, 200);
+    assert_eq!(down.body.len(), 20 * 1024 * 1024);
+    let pattern = b"0123456789abcdef";
+    assert!(
+        down.body.chunks(16).all(|c| c == &pattern[..c.len()]),
+        "downloaded bytes intact"
+    );
+}
+
+#[test]
+fn redirects_are_passed_back_untouched() {
+    let w = World::new();
+    w.add_bearer("svc", "svc", SECRET);
+    let gate = w.gate(&[]);
+    let resp = curl(&[&format!("{}/svc/redirect", gate.base)]);
+    assert_eq!(resp.status, 302);
+    assert_eq!(
+        resp.header("location").as_deref(),
+        Some("https://elsewhere.example/landing?x=1")
+    );
+    assert_eq!(
+        w.upstream.request_count(),
+        1,
+        "the gate did not follow the redirect"
+    );
+}
+
+#[test]
+fn an_upstream_echoing_the_secret_never_hands_it_to_the_agent() {
+    let w = World::new();
+    let host = w.upstream.host();
+    w.add(&["-n", "svc", "-s", "svc", "-d", &host], SECRET);
+    w.add(
+        &["-n", "other", "-s", "other", "-d", &host],
+        "sk-other-secret-9876543210",
+    );
+    let gate = w.gate(&[]);
+    for path in ["echo-auth", "echo-auth-gzip"] {
+        let resp = curl(&[&format!("{}/svc/{path}?token={SECRET}", gate.base)]);
+        assert_eq!(resp.status, 200, "{path}");
+        let all = format!("{}{}", resp.headers, resp.text());
+        assert!(
+            !all.contains(SECRET),
+            "{path}: secret reached the agent: {all}"
+        );
+        assert!(
+            resp.text().contains("[REDACTED:svc]"),
+            "{path}: {}",
+            resp.text()
+        );
+        assert!(
+            resp.header("x-echo-auth")
+                .is_some_and(|v| v.contains("[REDACTED:svc]")),
+            "{path}"
+        );
+        assert!(
+            resp.header("content-encoding").is_none(),
+            "{path}: body decoded for the agent"
+        );
+    }
+    // Another credential's secret sent by the agent and echoed back is redacted anonymously.
+    let resp = curl(&[
+        "-H",
+        "X-Api-Key: sk-other-secret-9876543210",
+        &format!("{}/svc/echo-auth", gate.base),
+    ]);
+    assert!(!resp.text().contains("sk-other-secret-9876543210"));
+}
+
+#[test]
+fn domain_guard_bypass_attempts_never_reach_the_upstream() {
+    let w = World::new();
+    w.add_bearer("svc", "svc", SECRET);
+    let gate = w.gate(&[]);
+    let port = w.upstream.port();
+    let attempts = [
+        "evil.example".to_owned(),
+        format!("evil.example:{port}"),
+        format!("localhost.evil.example:{port}"),
+        format!("evillocalhost:{port}"),
+        format!("user@localhost:{port}"),
+        format!("localhost:{port}@evil.example"),
+        format!("localhost:{}", port + 1),
+        "localhost".to_owned(),
+        format!("127.0.0.1:{port}"),
+        format!("127.1:{port}"),
+        format!("%6cocalhost:{port}"),
+        format!("localhost:{port}/x"),
+        format!("https://localhost:{port}"),
+        format!("localhost :{port}"),
+        format!("localhost\\:{port}"),
+        format!("[::1]:{port}"),
+        format!("localhost:{port}#"),
+        format!("xn--localhost:{port}"),
+        format!("localhost..:{port}"),
+    ];
+    for attempt in &attempts {
+        let resp = curl(&[
+            "-H",
+            &format!("X-Target-Host: {attempt}"),
+            &format!("{}/svc/x", gate.base),
+        ]);
+        assert!(
+            resp.status == 403 || resp.status == 400,
+            "{attempt}: {}",
+            resp.status
+        );
+        let code = resp.json()["error"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            code == "domain_blocked" || code == "bad_request",
+            "{attempt}: {code}"
+        );
+        assert!(!resp.text().contains(SECRET));
+    }
+    assert_eq!(
+        w.upstream.request_count(),
+        0,
+        "nothing reached the upstream"
+    );
+    // Case and a trailing dot normalise to the allowed host.
+    let ok = curl(&[
+        "-H",
+        &format!("X-Target-Host: LOCALHOST.:{port}"),
+        &format!("{}/svc/x", gate.base),
+    ]);
+    assert_eq!(ok.status, 200, "{}", ok.text());
+}
+
+#[test]
+fn traversal_absolute_form_and_reserved_names_are_refused() {
+    let w = World::new();
+    w.add_bearer("svc", "svc", SECRET);
+    let gate = w.gate(&[]);
+    for path in [
+        "/svc/../x",
+        "/svc/a/%2e%2e/b",
+        "/svc/a/..;x/b",
+        "/svc//x",
+        "/svc/a%5cb",
+        "/svc/a%00b",
+    ] {
+        let resp = curl(&["--path-as-is", &format!("{}{path}", gate.base)]);
+        assert_eq!(resp.status, 400, "{path}");
+        assert_eq!(resp.json()["error"]["code"], "bad_request", "{path}");
+    }
+    let absolute = curl(&[
+        "--request-target",
+        &format!("https://{}/x", w.upstream.host()),
+        &gate.base,
+    ]);
+    assert_eq!(absolute.status, 400, "{}", absolute.text());
+    let reserved = curl(&[&format!("{}/_aegis/nope", gate.base)]);
+    assert_eq!(reserved.status, 404);
+    assert_eq!(reserved.json()["error"]["code"], "not_found");
+    let unknown = curl(&[&format!("{}/nosuch/x", gate.base)]);
+    assert_eq!(unknown.status, 404);
+    assert_eq!(unknown.json()["error"]["code"], "unknown_service");
+    assert_eq!(w.upstream.request_count(), 0);
+    let health = curl(&[&format!("{}/_aegis/health", gate.base)]);
+    assert_eq!(health.status, 200);
+    assert_eq!(health.json()["ready"], true);
+}
+
+#[test]
+fn scope_and_rate_limit_denials_carry_their_codes() {
+    let w = World::new();
+    let host = w.upstream.host();
+    w.add(
+        &["-n", "ro", "-s", "ro", "-d", &host, "--scopes", "read"],
+        SECRET,
+    );
+    w.add(
+        &["-n", "rl", "-s", "rl", "-d", &host, "--rate-limit", "3/min"],
+        "sk-rate-limited-0123456789",
+    );
+    let gate = w.gate(&[]);
+    assert_eq!(curl(&[&format!("{}/ro/x", gate.base)]).status, 200);
+    let denied = curl(&["-X", "POST", "-d", "x", &format!("{}/ro/x", gate.base)]);
+    assert_eq!(denied.status, 403);
+    assert_eq!(denied.json()["error"]["code"], "scope_denied");
+    assert!(denied.json()["error"]["request_id"].is_string());
+    for _ in 0..3 {
+        assert_eq!(curl(&[&format!("{}/rl/x", gate.base)]).status, 200);
+    }
+    let limited = curl(&[&format!("{}/rl/x", gate.base)]);
+    assert_eq!(limited.status, 429);
+    assert_eq!(limited.json()["error"]["code"], "rate_limited");
+    let retry: u64 = limited
+        .header("retry-after")
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After");
+    // At most the period plus one sub-bucket (period / 64), rounded up.
+    assert!((1..=61).contains(&retry), "{retry}");
+    assert_eq!(
+        w.upstream.request_count(),
+        4,
+        "denied requests never reach the upstream"
+    );
+}
+
+#[test]
+fn vault_changes_take_effect_without_a_restart() {
+    let w = World::new();
+    w.add_bearer("svc", "svc", SECRET);
+    let gate = w.gate(&[]);
+    let url = format!("{}/late/x", gate.base);
+    assert_eq!(curl(&[&url]).status, 404);
+    let started = std::time::Instant::now();
+    w.add_bearer("late", "late", "sk-added-while-running-0123");
+    aegis_test_support::wait_for(
+        "the new credential to be served",
+        Duration::from_secs(5),
+        || (curl(&[&url]).status == 200).then_some(()),
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
+    let seen = w.upstream.last_request().expect("request");
+    assert_eq!(
+        seen.header("authorization").as_deref(),
+        Some("Bearer sk-added-while-running-0123")
+    );
+
+    let run = w.env.run(
+        ["vault", "rotate", "--name", "late"],
+        "sk-rotated-while-running-456\n",
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    aegis_test_support::wait_for(
+        "the rotated secret to be injected",
+        Duration::from_secs(5),
+        || {
+            curl(&[&url]);
+            let seen = w.upstream.last_request()?;
+            (seen.header("authorization").as_deref() == Some("Bearer sk-rotated-while-running-456"))
+                .then_some(())
+        },
+    );
+    let run = w.env.run(["vault", "remove", "--name", "late"], "");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    aegis_test_support::wait_for(
+        "the removed credential to disappear",
+        Duration::from_secs(5),
+        || (curl(&[&url]).status == 404).then_some(()),
+    );
+}
+
+#[test]
+fn tls_listener_serves_http1_and_http2() {
+    let w = World::new();
+    w.add_bearer("svc", "svc", SECRET);
+    let (cert, key) =
+        w.ca.write_server_pair(w.env.path(), &["localhost", "127.0.0.1"]);
+    let gate = w.gate(&[
+        "--tls",
+        "--cert",
+        cert.to_str().expect("utf-8"),
+        "--key",
+        key.to_str().expect("utf-8"),
+    ]);
+    assert!(gate.base.starts_with("https://"), "{}", gate.base);
+    let url = format!("https://localhost:{}/svc/x", gate.port());
+    let ca_file = w.env.path().join("test-ca.pem");
+    std::fs::write(&ca_file, w.ca.ca_cert_pem()).expect("ca");
+    let ca_arg = ca_file.to_str().expect("utf-8");
+    let h1 = curl(&["--cacert", ca_arg, "--http1.1", &url]);
+    assert_eq!(h1.status, 200, "{}", h1.text());
+    let h2 = curl(&["--cacert", ca_arg, "--http2", &url]);
+    assert_eq!(h2.status, 200, "{}", h2.text());
+    assert!(h2.headers.starts_with("HTTP/2"), "{}", h2.headers);
+}
+
+#[test]
+fn sigterm_lets_an_in_flight_request_finish_and_exits_0() {
+    let w = World::new();
+    w.add_bearer("svc", "svc", SECRET);
+    let mut gate = w.gate(&[]);
+    let url = format!("{}/svc/slow/1500", gate.base);
+    let in_flight = std::thread::spawn(move || curl(&[&url]));
+    let upstream = &w.upstream;
+    aegis_test_support::wait_for(
+        "the slow request to reach the upstream",
+        Duration::from_secs(10),
+        || (upstream.request_count() == 1).then_some(()),
+    );
+    gate.terminate();
+    let resp = in_flight.join().expect("curl thread");
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    assert_eq!(resp.text(), "slow done");
+    assert_eq!(
+        gate.wait_exit(Duration::from_secs(20)),
+        0,
+        "{}",
+        gate.output()
+    );
+    drop(w.runtime);
+}
+
+#[test]
+fn a_taken_port_is_reported_plainly() {
+    let w = World::new();
+    w.add_bearer("svc", "svc", SECRET);
+    let first = w.gate(&[]);
+    let port = first.port().to_string();
+    let run = w.env.run(["gate", "--port", &port], "");
+    super::support::assert_error(&run, 1, &format!("Port {port} is already in use"));
+}

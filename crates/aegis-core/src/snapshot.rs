@@ -1,0 +1,168 @@
+//! The immutable, fully indexed view of a vault that request handling reads (DESIGN.md §4):
+//! credentials by service, their decrypted secrets in a [`SecretTable`], and the echo-redaction
+//! automaton. Built off the request path, swapped whole, zeroised on drop.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::auth::AuthType;
+use crate::credential::Credential;
+use crate::names::VaultName;
+use crate::permit::Permit;
+use crate::redact::{RedactionSecret, RedactionSet};
+use crate::timestamp::Timestamp;
+
+/// One credential as the snapshot holds it: metadata plus its secrets.
+pub struct SnapshotEntry {
+    /// The credential's metadata.
+    pub credential: Credential,
+    /// The current secret.
+    pub secret: SecretString,
+    /// The previous secret during a rotation grace period.
+    pub previous: Option<SecretString>,
+}
+
+/// Everything the request path needs, immutable once built.
+pub struct Snapshot {
+    generation: i64,
+    vault: VaultName,
+    vault_id: uuid::Uuid,
+    sealed: bool,
+    built_at: Timestamp,
+    credentials: Vec<Credential>,
+    by_service: HashMap<String, Vec<usize>>,
+    secrets: SecretTable,
+    redaction: Arc<RedactionSet>,
+}
+
+impl fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Snapshot")
+            .field("generation", &self.generation)
+            .field("vault", &self.vault)
+            .field("sealed", &self.sealed)
+            .field("credentials", &self.credentials.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Snapshot {
+    /// Builds a snapshot from verified, decrypted entries.
+    pub fn new(
+        generation: i64,
+        vault: VaultName,
+        vault_id: uuid::Uuid,
+        sealed: bool,
+        built_at: Timestamp,
+        entries: Vec<SnapshotEntry>,
+    ) -> Self {
+        let mut credentials = Vec::with_capacity(entries.len());
+        let mut secrets = Vec::with_capacity(entries.len());
+        let mut by_service: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut redaction = Vec::new();
+        for (index, entry) in entries.into_iter().enumerate() {
+            by_service
+                .entry(entry.credential.service.as_str().to_owned())
+                .or_default()
+                .push(index);
+            let label = entry.credential.name.to_string();
+            let mut push_secret = |value: &SecretString| {
+                let bytes = value.expose_secret().as_bytes();
+                redaction.push(RedactionSecret::new(bytes, index, &label));
+                if entry.credential.auth_type == AuthType::Basic
+                    && let Some((_, password)) = value.expose_secret().split_once(':')
+                {
+                    redaction.push(RedactionSecret::new(password.as_bytes(), index, &label));
+                }
+            };
+            push_secret(&entry.secret);
+            if let Some(previous) = &entry.previous {
+                push_secret(previous);
+            }
+            credentials.push(entry.credential);
+            secrets.push(entry.secret);
+        }
+        Self {
+            generation,
+            vault,
+            vault_id,
+            sealed,
+            built_at,
+            credentials,
+            by_service,
+            secrets: SecretTable { secrets },
+            redaction: Arc::new(RedactionSet::new(redaction)),
+        }
+    }
+
+    /// The store generation this snapshot was built from.
+    pub fn generation(&self) -> i64 {
+        self.generation
+    }
+
+    /// The vault served.
+    pub fn vault(&self) -> &VaultName {
+        &self.vault
+    }
+
+    /// The vault's id.
+    pub fn vault_id(&self) -> &uuid::Uuid {
+        &self.vault_id
+    }
+
+    /// Whether the vault is sealed (every proxied request is refused).
+    pub fn is_sealed(&self) -> bool {
+        self.sealed
+    }
+
+    /// When the snapshot was built.
+    pub fn built_at(&self) -> Timestamp {
+        self.built_at
+    }
+
+    /// The credential at `index`.
+    pub fn credential(&self, index: usize) -> Option<&Credential> {
+        self.credentials.get(index)
+    }
+
+    /// Every credential.
+    pub fn credentials(&self) -> &[Credential] {
+        &self.credentials
+    }
+
+    /// Indexes of the credentials serving `service`.
+    pub fn candidates(&self, service: &str) -> &[usize] {
+        self.by_service.get(service).map_or(&[], Vec::as_slice)
+    }
+
+    /// The decrypted secrets, reachable only with a permit.
+    pub fn secrets(&self) -> &SecretTable {
+        &self.secrets
+    }
+
+    /// The echo-redaction automaton over every secret of the vault.
+    pub fn redaction(&self) -> &Arc<RedactionSet> {
+        &self.redaction
+    }
+}
+
+/// The decrypted secrets of a snapshot, zeroised on drop.
+pub struct SecretTable {
+    secrets: Vec<SecretString>,
+}
+
+impl fmt::Debug for SecretTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretTable({} secrets, [REDACTED])", self.secrets.len())
+    }
+}
+
+impl SecretTable {
+    /// The secret of the credential a permit was minted for: the only way to read one.
+    pub fn reveal(&self, permit: &Permit) -> Option<&SecretString> {
+        self.secrets.get(permit.credential_index())
+    }
+}

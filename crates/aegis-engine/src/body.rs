@@ -1,0 +1,187 @@
+//! Response bodies on their way back to the agent: decoded when the upstream compressed them
+//! (gzip, deflate, br) and passed through the streaming echo redactor, chunk by chunk, holding
+//! back only what could still be the start of a secret.
+
+use std::io::Write as _;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body::{Body, Frame};
+
+use aegis_core::redact::{RedactionSet, Redactor};
+
+use crate::upstream::BoxError;
+
+/// How the upstream encoded the body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// No content coding.
+    Identity,
+    /// `gzip`.
+    Gzip,
+    /// `deflate` (zlib-wrapped).
+    Deflate,
+    /// `br`.
+    Brotli,
+}
+
+impl Encoding {
+    /// Reads a `Content-Encoding` value; `None` for codings the gate cannot decode.
+    pub fn from_header(value: Option<&str>) -> Option<Self> {
+        match value.map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+            None | Some("" | "identity") => Some(Self::Identity),
+            Some("gzip" | "x-gzip") => Some(Self::Gzip),
+            Some("deflate") => Some(Self::Deflate),
+            Some("br") => Some(Self::Brotli),
+            Some(_) => None,
+        }
+    }
+}
+
+enum Decoder {
+    Identity,
+    Gzip(Box<flate2::write::GzDecoder<Vec<u8>>>),
+    Deflate(Box<flate2::write::ZlibDecoder<Vec<u8>>>),
+    Brotli(Box<brotli_decompressor::DecompressorWriter<Vec<u8>>>),
+}
+
+impl Decoder {
+    fn new(encoding: Encoding) -> Self {
+        match encoding {
+            Encoding::Identity => Self::Identity,
+            Encoding::Gzip => Self::Gzip(Box::new(flate2::write::GzDecoder::new(Vec::new()))),
+            Encoding::Deflate => {
+                Self::Deflate(Box::new(flate2::write::ZlibDecoder::new(Vec::new())))
+            }
+            Encoding::Brotli => Self::Brotli(Box::new(
+                brotli_decompressor::DecompressorWriter::new(Vec::new(), 4096),
+            )),
+        }
+    }
+
+    /// Feeds encoded bytes; returns the decoded bytes produced so far.
+    fn feed(&mut self, input: &[u8]) -> std::io::Result<Vec<u8>> {
+        match self {
+            Self::Identity => Ok(input.to_vec()),
+            Self::Gzip(d) => {
+                d.write_all(input)?;
+                Ok(std::mem::take(d.get_mut()))
+            }
+            Self::Deflate(d) => {
+                d.write_all(input)?;
+                Ok(std::mem::take(d.get_mut()))
+            }
+            Self::Brotli(d) => {
+                d.write_all(input)?;
+                Ok(std::mem::take(d.get_mut()))
+            }
+        }
+    }
+
+    /// Signals the end of input; returns the last decoded bytes.
+    fn finish(&mut self) -> std::io::Result<Vec<u8>> {
+        match self {
+            Self::Identity => Ok(Vec::new()),
+            Self::Gzip(d) => {
+                d.try_finish()?;
+                Ok(std::mem::take(d.get_mut()))
+            }
+            Self::Deflate(d) => {
+                d.try_finish()?;
+                Ok(std::mem::take(d.get_mut()))
+            }
+            Self::Brotli(d) => {
+                d.flush()?;
+                Ok(std::mem::take(d.get_mut()))
+            }
+        }
+    }
+}
+
+/// A response body decoded and redacted while it streams.
+pub struct RedactingBody<B> {
+    inner: B,
+    decoder: Decoder,
+    redactor: Redactor,
+    redactions: Arc<AtomicU64>,
+    finished: bool,
+}
+
+impl<B> RedactingBody<B> {
+    /// Wraps `inner`; replacements are added to `redactions`.
+    pub fn new(
+        inner: B,
+        encoding: Encoding,
+        set: Arc<RedactionSet>,
+        injected: Option<usize>,
+        redactions: Arc<AtomicU64>,
+    ) -> Self {
+        Self {
+            inner,
+            decoder: Decoder::new(encoding),
+            redactor: Redactor::new(set, injected),
+            redactions,
+            finished: false,
+        }
+    }
+}
+
+impl<B> Body for RedactingBody<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        loop {
+            if this.finished {
+                return Poll::Ready(None);
+            }
+            match Pin::new(&mut this.inner).poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Err(err))) => return Poll::Ready(Some(Err(err.into()))),
+                Poll::Ready(Some(Ok(frame))) => {
+                    // Trailers are dropped: they could echo a secret and agents rarely need them.
+                    let Ok(data) = frame.into_data() else {
+                        continue;
+                    };
+                    let decoded = this
+                        .decoder
+                        .feed(&data)
+                        .map_err(|e| Box::new(e) as BoxError)?;
+                    let mut out = Vec::with_capacity(decoded.len());
+                    let count = this.redactor.push(&decoded, &mut out);
+                    this.redactions.fetch_add(count as u64, Ordering::Relaxed);
+                    if !out.is_empty() {
+                        return Poll::Ready(Some(Ok(Frame::data(Bytes::from(out)))));
+                    }
+                }
+                Poll::Ready(None) => {
+                    this.finished = true;
+                    let decoded = this.decoder.finish().map_err(|e| Box::new(e) as BoxError)?;
+                    let mut out = Vec::new();
+                    let mut count = this.redactor.push(&decoded, &mut out);
+                    count += this.redactor.finish(&mut out);
+                    this.redactions.fetch_add(count as u64, Ordering::Relaxed);
+                    if !out.is_empty() {
+                        return Poll::Ready(Some(Ok(Frame::data(Bytes::from(out)))));
+                    }
+                    return Poll::Ready(None);
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.finished
+    }
+}

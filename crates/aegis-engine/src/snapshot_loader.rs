@@ -1,0 +1,81 @@
+//! Building a snapshot from the store: one read of every credential, every row MAC verified,
+//! every secret decrypted. Any failure rejects the whole build; nothing is half-applied.
+
+use secrecy::SecretString;
+
+use aegis_core::crypto::{SecretField, VaultKeys};
+use aegis_core::snapshot::{Snapshot, SnapshotEntry};
+use aegis_core::timestamp::Timestamp;
+use aegis_store::vault::{StoredCredential, VaultStore};
+
+use crate::error::EngineError;
+
+/// Reads the vault and builds a snapshot; `now` decides which grace-period secrets still count.
+///
+/// # Errors
+/// [`EngineError::Store`] when the store fails, [`EngineError::Integrity`] when any row fails its
+/// MAC or does not decrypt.
+pub async fn build_snapshot(
+    store: &VaultStore,
+    keys: &VaultKeys,
+    now: Timestamp,
+) -> Result<Snapshot, EngineError> {
+    let generation = store.generation().await?;
+    let rows = store.credentials().await?;
+    let meta = store.meta();
+    let mut entries = Vec::with_capacity(rows.len());
+    for row in rows {
+        entries.push(open_row(keys, &meta.id, row, now)?);
+    }
+    Ok(Snapshot::new(
+        generation,
+        meta.name.clone(),
+        meta.id,
+        meta.sealed,
+        now,
+        entries,
+    ))
+}
+
+fn open_row(
+    keys: &VaultKeys,
+    vault_id: &uuid::Uuid,
+    row: StoredCredential,
+    now: Timestamp,
+) -> Result<SnapshotEntry, EngineError> {
+    let integrity = || EngineError::Integrity {
+        name: row.credential.name.to_string(),
+    };
+    let encoding = row.credential.canonical_encoding(vault_id);
+    if !keys.verify_row_mac(&encoding, &row.mac) {
+        return Err(integrity());
+    }
+    let id = *row.credential.id.as_bytes();
+    let secret = decrypt(keys, id, SecretField::Secret, &row.secret).ok_or_else(integrity)?;
+    let in_grace = row
+        .credential
+        .previous_until
+        .is_some_and(|until| now < until);
+    let previous = match (&row.previous_secret, in_grace) {
+        (Some(envelope), true) => {
+            Some(decrypt(keys, id, SecretField::PreviousSecret, envelope).ok_or_else(integrity)?)
+        }
+        _ => None,
+    };
+    Ok(SnapshotEntry {
+        credential: row.credential,
+        secret,
+        previous,
+    })
+}
+
+fn decrypt(
+    keys: &VaultKeys,
+    id: [u8; 16],
+    field: SecretField,
+    envelope: &[u8],
+) -> Option<SecretString> {
+    let plain = keys.open_secret(id, field, envelope).ok()?;
+    let text = std::str::from_utf8(&plain).ok()?;
+    Some(SecretString::from(text.to_owned()))
+}

@@ -1,0 +1,205 @@
+//! The gate listener: accepts connections (plain HTTP/1.1, or TLS with HTTP/1.1 and HTTP/2 by
+//! ALPN), serves `/_aegis/` itself, hands every other request to the pipeline as an `Intent`,
+//! and shuts down gracefully: stop accepting, drain in-flight requests within the grace period.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use aegis_core::denial::Denial;
+use aegis_engine::pipeline::new_request_id;
+use aegis_engine::{Intent, Pipeline, ProxyBody, Via};
+
+use crate::error::ServeError;
+use crate::respond::{denial_response, json_response};
+
+/// How the gate listener behaves.
+#[derive(Debug, Clone)]
+pub struct GateOptions {
+    /// TLS configuration; `None` serves plain HTTP/1.1.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// How long in-flight requests may take to finish after a shutdown signal.
+    pub shutdown_grace: Duration,
+    /// Time for an agent to send a complete request head.
+    pub header_read_timeout: Duration,
+    /// Largest request head accepted.
+    pub max_header_bytes: usize,
+    /// Facts shown by `/_aegis/health`.
+    pub health: HealthInfo,
+}
+
+/// Static facts for `/_aegis/health`.
+#[derive(Debug, Clone)]
+pub struct HealthInfo {
+    /// Aegis version.
+    pub version: &'static str,
+    /// Policy mode in force.
+    pub policy_mode: String,
+    /// Whether agent auth is required.
+    pub agent_auth_required: bool,
+}
+
+/// What happened during shutdown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Connections that finished within the grace period.
+    pub drained: bool,
+    /// Requests handled in total.
+    pub requests: u64,
+}
+
+/// Binds the gate's address.
+///
+/// # Errors
+/// [`ServeError::PortInUse`] when the port is taken, [`ServeError::Bind`] otherwise.
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, ServeError> {
+    TcpListener::bind(addr).await.map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AddrInUse {
+            ServeError::PortInUse { port: addr.port() }
+        } else {
+            ServeError::Bind {
+                addr: addr.to_string(),
+                reason: e.to_string(),
+            }
+        }
+    })
+}
+
+/// Serves until `stop` fires, then stops accepting, tells the pipeline to refuse new requests,
+/// and waits up to the grace period for in-flight requests.
+pub async fn serve(
+    listener: TcpListener,
+    pipeline: Arc<Pipeline>,
+    options: GateOptions,
+    stop: CancellationToken,
+) -> ShutdownReport {
+    let graceful = GracefulShutdown::new();
+    let requests = Arc::new(AtomicU64::new(0));
+    let acceptor = options.tls.clone().map(tokio_rustls::TlsAcceptor::from);
+    loop {
+        let accepted = tokio::select! {
+            () = stop.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let Ok((stream, _peer)) = accepted else {
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let pipeline = pipeline.clone();
+        let options_for_conn = options.clone();
+        let counter = requests.clone();
+        let service = service_fn(move |request: http::Request<Incoming>| {
+            let pipeline = pipeline.clone();
+            let health = options_for_conn.health.clone();
+            counter.fetch_add(1, Ordering::Relaxed);
+            async move { Ok::<_, Infallible>(handle(&pipeline, &health, request).await) }
+        });
+        let watcher = graceful.watcher();
+        match &acceptor {
+            None => {
+                let mut builder = hyper::server::conn::http1::Builder::new();
+                builder
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(options.header_read_timeout)
+                    .max_buf_size(options.max_header_bytes.max(8192));
+                let connection = builder.serve_connection(TokioIo::new(stream), service);
+                tokio::spawn(watcher.watch(connection));
+            }
+            Some(acceptor) => {
+                let acceptor = acceptor.clone();
+                let handshake_deadline = options.header_read_timeout;
+                tokio::spawn(async move {
+                    let Ok(Ok(tls)) =
+                        tokio::time::timeout(handshake_deadline, acceptor.accept(stream)).await
+                    else {
+                        return;
+                    };
+                    let mut builder =
+                        hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                    builder.http1().timer(TokioTimer::new());
+                    builder.http2().timer(TokioTimer::new());
+                    let connection = builder.serve_connection(TokioIo::new(tls), service);
+                    let _ = watcher.watch(connection.into_owned()).await;
+                });
+            }
+        }
+    }
+    drop(listener);
+    pipeline.begin_drain();
+    let drained = tokio::time::timeout(options.shutdown_grace, graceful.shutdown())
+        .await
+        .is_ok();
+    ShutdownReport {
+        drained,
+        requests: requests.load(Ordering::Relaxed),
+    }
+}
+
+async fn handle(
+    pipeline: &Pipeline,
+    health: &HealthInfo,
+    request: http::Request<Incoming>,
+) -> http::Response<ProxyBody> {
+    let request_id = new_request_id();
+    let path = request.uri().path();
+    if path == "/_aegis" || path.starts_with("/_aegis/") {
+        return reserved(pipeline, health, path, &request_id);
+    }
+    let intent = Intent {
+        request_id: request_id.clone(),
+        via: Via::Gate,
+        request,
+    };
+    match pipeline.handle(intent).await {
+        Ok(response) => response,
+        Err(denial) => {
+            tracing::info!(request_id = %request_id, code = denial.code(), "request denied");
+            denial_response(&denial, &request_id)
+        }
+    }
+}
+
+/// `/_aegis/health`; every other reserved path is `404 not_found`.
+fn reserved(
+    pipeline: &Pipeline,
+    health: &HealthInfo,
+    path: &str,
+    request_id: &str,
+) -> http::Response<ProxyBody> {
+    if path != "/_aegis/health" {
+        return denial_response(&Denial::NotFound, request_id);
+    }
+    let snapshot = pipeline.holder().load();
+    let ready = !snapshot.is_sealed() && !pipeline.is_draining();
+    let body = serde_json::json!({
+        "status": if ready { "ok" } else { "degraded" },
+        "live": true,
+        "ready": ready,
+        "version": health.version,
+        "vault": snapshot.vault().as_str(),
+        "checks": {
+            "vault": if snapshot.is_sealed() { "sealed" } else { "unsealed" },
+            "snapshot": {
+                "generation": snapshot.generation(),
+                "loaded_at": snapshot.built_at().to_rfc3339(),
+            },
+        },
+        "policy_mode": health.policy_mode,
+        "agent_auth_required": health.agent_auth_required,
+    });
+    let status = if ready {
+        http::StatusCode::OK
+    } else {
+        http::StatusCode::SERVICE_UNAVAILABLE
+    };
+    json_response(status, &body, request_id)
+}
