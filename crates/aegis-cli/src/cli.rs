@@ -57,6 +57,12 @@ pub(crate) enum Command {
     Db(DbCommand),
     /// Run the gate: agents call http://127.0.0.1:3100/{service}/path
     Gate(GateArgs),
+    /// See Aegis work end to end in a temporary directory (loopback only)
+    Demo {
+        /// Keep the temporary directory and print its path
+        #[arg(long)]
+        keep: bool,
+    },
 }
 
 /// `aegis gate`.

@@ -3,6 +3,7 @@
 
 pub(crate) mod config;
 pub(crate) mod db;
+pub(crate) mod demo;
 pub(crate) mod doctor;
 pub(crate) mod gate;
 pub(crate) mod init;

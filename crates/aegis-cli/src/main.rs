@@ -8,6 +8,7 @@ mod commands;
 mod config;
 mod config_file;
 mod context;
+mod demo;
 mod error;
 mod master_key;
 mod output;
@@ -97,6 +98,7 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
             let ctx = Context::load(explicit, flags, json)?;
             commands::db::backup(&ctx, output.as_deref()).await
         }
+        Command::Demo { keep } => commands::demo::run(*keep).await,
         Command::Gate(args) => {
             flags.extend(gate_flags(args)?);
             let ctx = Context::load(explicit, flags, json)?;

@@ -180,3 +180,224 @@ fn select_credential(
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use secrecy::SecretString;
+
+    use super::*;
+    use crate::auth::AuthType;
+    use crate::credential::{Credential, InspectionMode};
+    use crate::domain::DomainList;
+    use crate::names::{CredentialName, ServiceName, VaultName};
+    use crate::scopes::Scopes;
+    use crate::snapshot::SnapshotEntry;
+
+    const NOW: Timestamp = Timestamp::from_millis(1_000_000);
+
+    fn credential(name: &str, service: &str, domains: &str) -> Credential {
+        Credential {
+            id: uuid::Uuid::from_bytes([name.len() as u8; 16]),
+            name: CredentialName::parse(name).expect("name"),
+            service: ServiceName::parse(service).expect("service"),
+            domains: DomainList::parse(domains, false).expect("domains"),
+            auth_type: AuthType::Bearer,
+            header_name: None,
+            query_param: None,
+            scopes: Scopes::All,
+            expires_at: None,
+            rate_limit: None,
+            body_inspection: InspectionMode::Block,
+            allow_http: false,
+            pass_cookies: false,
+            created_at: Timestamp::from_millis(0),
+            updated_at: Timestamp::from_millis(0),
+            rotated_at: None,
+            previous_until: None,
+        }
+    }
+
+    fn snapshot(credentials: Vec<Credential>, sealed: bool) -> Snapshot {
+        let entries = credentials
+            .into_iter()
+            .map(|credential| SnapshotEntry {
+                credential,
+                secret: SecretString::from("sk-test-secret-value-123"),
+                previous: None,
+            })
+            .collect();
+        Snapshot::new(
+            1,
+            VaultName::parse("default").expect("vault"),
+            uuid::Uuid::nil(),
+            sealed,
+            NOW,
+            entries,
+        )
+    }
+
+    fn head<'a>(method: &'a str, target: &'a str) -> RequestHead<'a> {
+        RequestHead {
+            method,
+            target,
+            target_host: None,
+            credential: None,
+            agent_token: None,
+        }
+    }
+
+    fn code(result: Result<Admission, Denial>) -> &'static str {
+        result.map_or_else(|d| d.code(), |_| "admitted")
+    }
+
+    #[test]
+    fn expired_credential_is_denied_with_credential_expired() {
+        let mut c = credential("gh", "github", "api.github.com");
+        c.expires_at = Some(NOW);
+        let snap = snapshot(vec![c], false);
+        assert_eq!(
+            code(admit(
+                &snap,
+                &head("GET", "/github/user"),
+                CheckSettings::default(),
+                NOW
+            )),
+            "credential_expired"
+        );
+        let earlier = Timestamp::from_millis(NOW.as_millis() - 1);
+        assert_eq!(
+            code(admit(
+                &snap,
+                &head("GET", "/github/user"),
+                CheckSettings::default(),
+                earlier
+            )),
+            "admitted"
+        );
+    }
+
+    #[test]
+    fn scope_read_refuses_writes() {
+        let mut c = credential("gh", "github", "api.github.com");
+        c.scopes = Scopes::Read;
+        let snap = snapshot(vec![c], false);
+        let settings = CheckSettings::default();
+        assert_eq!(
+            code(admit(&snap, &head("GET", "/github/x"), settings, NOW)),
+            "admitted"
+        );
+        assert_eq!(
+            code(admit(&snap, &head("HEAD", "/github/x"), settings, NOW)),
+            "admitted"
+        );
+        assert_eq!(
+            code(admit(&snap, &head("DELETE", "/github/x"), settings, NOW)),
+            "scope_denied"
+        );
+    }
+
+    #[test]
+    fn credential_selection_follows_the_header_or_needs_a_single_candidate() {
+        let snap = snapshot(
+            vec![
+                credential("a", "svc", "a.example.com"),
+                credential("bb", "svc", "b.example.com"),
+            ],
+            false,
+        );
+        let settings = CheckSettings::default();
+        assert_eq!(
+            code(admit(&snap, &head("GET", "/svc/x"), settings, NOW)),
+            "credential_ambiguous"
+        );
+        let mut named = head("GET", "/svc/x");
+        named.credential = Some(b"bb");
+        let admission = admit(&snap, &named, settings, NOW).expect("admitted");
+        assert_eq!(admission.target().to_string(), "b.example.com");
+        named.credential = Some(b"nope");
+        assert_eq!(
+            code(admit(&snap, &named, settings, NOW)),
+            "credential_not_granted"
+        );
+    }
+
+    #[test]
+    fn agent_tokens_are_never_downgraded_and_can_be_required() {
+        let snap = snapshot(vec![credential("gh", "github", "api.github.com")], false);
+        let mut with_token = head("GET", "/github/x");
+        with_token.agent_token = Some(b"aegis_unknown");
+        assert_eq!(
+            code(admit(&snap, &with_token, CheckSettings::default(), NOW)),
+            "agent_auth_failed"
+        );
+        let required = CheckSettings {
+            require_agent_auth: true,
+        };
+        assert_eq!(
+            code(admit(&snap, &head("GET", "/github/x"), required, NOW)),
+            "agent_auth_required"
+        );
+    }
+
+    #[test]
+    fn wildcard_only_credentials_need_x_target_host() {
+        let snap = snapshot(vec![credential("sl", "slack", "*.slack.com")], false);
+        let settings = CheckSettings::default();
+        assert_eq!(
+            code(admit(&snap, &head("GET", "/slack/x"), settings, NOW)),
+            "bad_request"
+        );
+        let mut named = head("GET", "/slack/x");
+        named.target_host = Some(b"api.slack.com");
+        assert_eq!(code(admit(&snap, &named, settings, NOW)), "admitted");
+        named.target_host = Some(b"a.b.slack.com");
+        assert_eq!(code(admit(&snap, &named, settings, NOW)), "domain_blocked");
+        named.target_host = Some(b"user@api.slack.com");
+        assert_eq!(code(admit(&snap, &named, settings, NOW)), "bad_request");
+    }
+
+    #[test]
+    fn sealed_vaults_and_unknown_services_are_refused_first() {
+        let sealed = snapshot(vec![credential("gh", "github", "api.github.com")], true);
+        assert_eq!(
+            code(admit(
+                &sealed,
+                &head("GET", "/github/x"),
+                CheckSettings::default(),
+                NOW
+            )),
+            "vault_sealed"
+        );
+        let open = snapshot(vec![credential("gh", "github", "api.github.com")], false);
+        assert_eq!(
+            code(admit(
+                &open,
+                &head("GET", "/gitlab/x"),
+                CheckSettings::default(),
+                NOW
+            )),
+            "unknown_service"
+        );
+    }
+
+    #[test]
+    fn the_permit_carries_the_checked_target_and_the_byte_exact_path() {
+        let snap = snapshot(
+            vec![credential(
+                "gh",
+                "github",
+                "api.github.com,uploads.github.com:8443",
+            )],
+            false,
+        );
+        let mut h = head("POST", "/github/repos/a%2Fb?x=%20");
+        h.target_host = Some(b"UPLOADS.github.com.:8443");
+        let permit = admit(&snap, &h, CheckSettings::default(), NOW)
+            .expect("admitted")
+            .into_permit();
+        assert_eq!(permit.target().to_string(), "uploads.github.com:8443");
+        assert_eq!(permit.port(), 8443);
+        assert_eq!(permit.path_and_query(), "/repos/a%2Fb?x=%20");
+        assert!(snap.secrets().reveal(&permit).is_some());
+    }
+}

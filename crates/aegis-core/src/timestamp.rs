@@ -14,7 +14,7 @@ pub struct Timestamp(i64);
 
 impl Timestamp {
     /// Builds a timestamp from milliseconds since the Unix epoch.
-    pub fn from_millis(millis: i64) -> Self {
+    pub const fn from_millis(millis: i64) -> Self {
         Self(millis)
     }
 

@@ -185,3 +185,66 @@ where
         self.finished
     }
 }
+
+/// A request body that fails once more than `limit` bytes have streamed through, and records
+/// that it did so the pipeline can answer `body_too_large` whatever error the client reports.
+pub struct CappedBody<B> {
+    inner: B,
+    remaining: u64,
+    exceeded: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl<B> CappedBody<B> {
+    /// Wraps `inner`; `exceeded` is set when the limit is crossed.
+    pub fn new(inner: B, limit: u64, exceeded: Arc<std::sync::atomic::AtomicBool>) -> Self {
+        Self {
+            inner,
+            remaining: limit,
+            exceeded,
+        }
+    }
+}
+
+/// The error a [`CappedBody`] ends with.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body is larger than gate.max_body_bytes")]
+pub struct BodyLimitExceeded;
+
+impl<B> Body for CappedBody<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    let len = data.len() as u64;
+                    if len > this.remaining {
+                        this.exceeded.store(true, Ordering::SeqCst);
+                        return Poll::Ready(Some(Err(Box::new(BodyLimitExceeded))));
+                    }
+                    this.remaining -= len;
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(err))) => Poll::Ready(Some(Err(err.into()))),
+            other => other.map(|_| None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}

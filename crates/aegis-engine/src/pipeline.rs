@@ -19,7 +19,7 @@ use aegis_core::denial::Denial;
 use aegis_core::domain::{Host, Scheme};
 use aegis_core::timestamp::Timestamp;
 
-use crate::body::{Encoding, RedactingBody};
+use crate::body::{CappedBody, Encoding, RedactingBody};
 use crate::holder::SnapshotHolder;
 use crate::inject;
 use crate::limits::Limits;
@@ -201,21 +201,30 @@ impl Pipeline {
             );
         }
         let uri = upstream_uri(&permit)?;
+        let exceeded = Arc::new(AtomicBool::new(false));
         let mut outbound = http::Request::builder()
             .method(parts.method.clone())
             .uri(uri)
             .body(
-                http_body_util::Limited::new(
-                    body,
-                    usize::try_from(self.settings.max_body_bytes).unwrap_or(usize::MAX),
+                CappedBody::new(
+                    Box::pin(body),
+                    self.settings.max_body_bytes,
+                    exceeded.clone(),
                 )
-                .map_err(|e| -> BoxError { e })
                 .boxed_unsync(),
             )
             .map_err(|_| Denial::Internal)?;
         *outbound.headers_mut() = std::mem::take(&mut parts.headers);
 
-        let response = self.client.send(outbound).await?;
+        let response = self.client.send(outbound).await.map_err(|denial| {
+            if exceeded.load(Ordering::SeqCst) {
+                Denial::BodyTooLarge {
+                    limit: self.settings.max_body_bytes,
+                }
+            } else {
+                denial
+            }
+        })?;
         let injected = Some(permit.credential_index());
         Ok(self.shape_response(
             response,

@@ -108,7 +108,11 @@ impl UpstreamClient {
         {
             Err(_) => Err(Denial::UpstreamTimeout),
             Ok(Ok(response)) => Ok(response),
-            Ok(Err(err)) => Err(classify(&err)),
+            Ok(Err(err)) => {
+                let denial = classify(&err);
+                tracing::debug!(code = denial.code(), error = %error_chain(&err), "upstream request failed");
+                Err(denial)
+            }
         }
     }
 }
@@ -135,6 +139,18 @@ fn classify(err: &hyper_util::client::legacy::Error) -> Denial {
         source = current.source();
     }
     Denial::UpstreamUnreachable
+}
+
+/// The error and its sources on one line, for the debug log (no request data is in them).
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(current) = source {
+        text.push_str(": ");
+        text.push_str(&current.to_string());
+        source = current.source();
+    }
+    text
 }
 
 fn add_pem_bundle(roots: &mut rustls::RootCertStore, path: &Path) -> Result<usize, EngineError> {

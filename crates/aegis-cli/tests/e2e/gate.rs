@@ -525,3 +525,68 @@ fn a_taken_port_is_reported_plainly() {
     let run = w.env.run(["gate", "--port", &port], "");
     super::support::assert_error(&run, 1, &format!("Port {port} is already in use"));
 }
+
+#[test]
+fn bodies_over_max_body_bytes_are_refused() {
+    let w = World::new();
+    let config = w.env.path().join("aegis.config.yaml");
+    let mut text = std::fs::read_to_string(&config).expect("config");
+    text.push_str("gate:\n  max_body_bytes: 64KiB\n");
+    std::fs::write(&config, text).expect("config");
+    w.add_bearer("svc", "svc", SECRET);
+    let gate = w.gate(&[]);
+    let file = w.env.path().join("big.bin");
+    std::fs::write(&file, vec![b'x'; 100 * 1024]).expect("write");
+    let at = format!("@{}", file.display());
+    // Declared length over the limit: refused before the body is read.
+    let declared = curl(&["--data-binary", &at, &format!("{}/svc/upload", gate.base)]);
+    assert_eq!(declared.status, 413, "{}", declared.text());
+    assert_eq!(declared.json()["error"]["code"], "body_too_large");
+    assert_eq!(w.upstream.request_count(), 0);
+    // Streamed without a length: cut off when it crosses the limit.
+    let streamed = curl(&[
+        "-H",
+        "Transfer-Encoding: chunked",
+        "--data-binary",
+        &at,
+        &format!("{}/svc/upload", gate.base),
+    ]);
+    assert_eq!(streamed.status, 413, "{}", streamed.text());
+    let small = curl(&[
+        "--data-binary",
+        "small",
+        &format!("{}/svc/upload", gate.base),
+    ]);
+    assert_eq!(small.status, 200);
+}
+
+#[test]
+fn a_reload_that_fails_keeps_the_previous_snapshot() {
+    let w = World::new();
+    w.add_bearer("svc", "svc", SECRET);
+    let gate = w.gate(&[]);
+    let url = format!("{}/svc/x", gate.base);
+    assert_eq!(curl(&[&url]).status, 200);
+    // Someone without the master key widens the allowlist in the database file.
+    let db = w.env.data_dir().join("vaults/default/vault.db");
+    let status = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); \
+             c.execute(\"UPDATE credentials SET domains='evil.example'\"); \
+             c.execute('UPDATE generation SET value = value + 1'); c.commit()",
+            db.to_str().expect("utf-8"),
+        ])
+        .status()
+        .expect("python3");
+    assert!(status.success());
+    aegis_test_support::wait_for(
+        "the gate to reject the tampered snapshot",
+        Duration::from_secs(10),
+        || gate.output().contains("snapshot rejected").then_some(()),
+    );
+    // The previous snapshot is still in force: the old host works, the injected one does not.
+    assert_eq!(curl(&[&url]).status, 200);
+    let evil = curl(&["-H", "X-Target-Host: evil.example", &url]);
+    assert_eq!(evil.json()["error"]["code"], "domain_blocked");
+}

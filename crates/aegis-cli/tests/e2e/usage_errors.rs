@@ -297,3 +297,30 @@ fn a_closed_stdout_pipe_ends_quietly() {
     assert!(!stderr.contains("internal error"), "{stderr}");
     assert!(output.status.success(), "{stderr}");
 }
+
+#[test]
+fn demo_runs_end_to_end_and_never_prints_the_secret() {
+    let env = super::support::bare_env();
+    let run = env.run(["demo", "--keep"], "");
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("All steps behaved as specified."),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("[REDACTED:demo]"), "{}", run.stdout);
+    assert!(
+        !run.all_output().contains("demo-sk-"),
+        "the demo secret was printed: {}",
+        run.stdout
+    );
+    let kept = run
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Kept "))
+        .and_then(|rest| rest.split(' ').next())
+        .expect("kept directory");
+    let kept = std::path::Path::new(kept);
+    assert!(kept.join(".aegis/vaults/default/vault.db").is_file());
+    std::fs::remove_dir_all(kept).expect("clean up the kept directory");
+}
