@@ -2,6 +2,7 @@
 //! (gzip, deflate, br) and passed through the streaming echo redactor, chunk by chunk, holding
 //! back only what could still be the start of a secret.
 
+use std::future::Future as _;
 use std::io::Write as _;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -237,6 +238,74 @@ where
             }
             Poll::Ready(Some(Err(err))) => Poll::Ready(Some(Err(err.into()))),
             other => other.map(|_| None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// A body that fails when no frame arrives for `idle` (SPEC.md §5 `gate.timeouts.idle_body`),
+/// recording that it did so the pipeline can answer `request_timeout`.
+pub struct IdleBody<B> {
+    inner: B,
+    idle: std::time::Duration,
+    timer: Pin<Box<tokio::time::Sleep>>,
+    stalled: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl<B> IdleBody<B> {
+    /// Wraps `inner`; `stalled` is set when the gap between frames exceeds `idle`.
+    pub fn new(
+        inner: B,
+        idle: std::time::Duration,
+        stalled: Arc<std::sync::atomic::AtomicBool>,
+    ) -> Self {
+        Self {
+            inner,
+            idle,
+            timer: Box::pin(tokio::time::sleep(idle)),
+            stalled,
+        }
+    }
+}
+
+/// The error an [`IdleBody`] ends with.
+#[derive(Debug, thiserror::Error)]
+#[error("the body stalled longer than gate.timeouts.idle_body")]
+pub struct BodyStalled;
+
+impl<B> Body for IdleBody<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Pending => {
+                if this.timer.as_mut().poll(cx).is_ready() {
+                    this.stalled.store(true, Ordering::SeqCst);
+                    return Poll::Ready(Some(Err(Box::new(BodyStalled))));
+                }
+                Poll::Pending
+            }
+            Poll::Ready(frame) => {
+                let deadline = tokio::time::Instant::now() + this.idle;
+                this.timer.as_mut().reset(deadline);
+                Poll::Ready(frame.map(|f| f.map_err(Into::into)))
+            }
         }
     }
 

@@ -19,7 +19,7 @@ use aegis_core::denial::Denial;
 use aegis_core::domain::{Host, Scheme};
 use aegis_core::timestamp::Timestamp;
 
-use crate::body::{CappedBody, Encoding, RedactingBody};
+use crate::body::{CappedBody, Encoding, IdleBody, RedactingBody};
 use crate::holder::SnapshotHolder;
 use crate::inject;
 use crate::limits::Limits;
@@ -59,6 +59,8 @@ pub struct PipelineSettings {
     pub max_body_bytes: u64,
     /// Whether responses are scanned for echoed secrets.
     pub response_redaction: bool,
+    /// Longest gap between body bytes, in either direction.
+    pub idle_body: std::time::Duration,
 }
 
 /// The pipeline: snapshot, limits, upstream client.
@@ -202,14 +204,19 @@ impl Pipeline {
         }
         let uri = upstream_uri(&permit)?;
         let exceeded = Arc::new(AtomicBool::new(false));
+        let stalled = Arc::new(AtomicBool::new(false));
         let mut outbound = http::Request::builder()
             .method(parts.method.clone())
             .uri(uri)
             .body(
-                CappedBody::new(
-                    Box::pin(body),
-                    self.settings.max_body_bytes,
-                    exceeded.clone(),
+                IdleBody::new(
+                    CappedBody::new(
+                        Box::pin(body),
+                        self.settings.max_body_bytes,
+                        exceeded.clone(),
+                    ),
+                    self.settings.idle_body,
+                    stalled.clone(),
                 )
                 .boxed_unsync(),
             )
@@ -221,6 +228,8 @@ impl Pipeline {
                 Denial::BodyTooLarge {
                     limit: self.settings.max_body_bytes,
                 }
+            } else if stalled.load(Ordering::SeqCst) {
+                Denial::RequestTimeout
             } else {
                 denial
             }
@@ -250,6 +259,8 @@ impl Pipeline {
         if !credential.pass_cookies {
             parts.headers.remove(header::SET_COOKIE);
         }
+        let idle = self.settings.idle_body;
+        let relay_stalled = Arc::new(AtomicBool::new(false));
         let body: ProxyBody = if self.settings.response_redaction {
             let set = snapshot.redaction().clone();
             redact_headers(&mut parts.headers, &set, injected, &self.redactions);
@@ -263,14 +274,15 @@ impl Pipeline {
                 Some(encoding) => {
                     parts.headers.remove(header::CONTENT_ENCODING);
                     parts.headers.remove(header::CONTENT_LENGTH);
-                    RedactingBody::new(body, encoding, set, injected, self.redactions.clone())
-                        .boxed_unsync()
+                    let redacting =
+                        RedactingBody::new(body, encoding, set, injected, self.redactions.clone());
+                    IdleBody::new(redacting, idle, relay_stalled).boxed_unsync()
                 }
                 // An encoding we cannot decode passes through unscanned.
-                None => body.map_err(|e| -> BoxError { Box::new(e) }).boxed_unsync(),
+                None => IdleBody::new(body, idle, relay_stalled).boxed_unsync(),
             }
         } else {
-            body.map_err(|e| -> BoxError { Box::new(e) }).boxed_unsync()
+            IdleBody::new(body, idle, relay_stalled).boxed_unsync()
         };
         if let Ok(id) = HeaderValue::from_str(request_id) {
             parts.headers.insert("x-aegis-request-id", id);

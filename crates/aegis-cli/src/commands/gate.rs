@@ -69,6 +69,7 @@ pub(crate) async fn run(ctx: &Context, args: &GateArgs) -> Result<(), CliError> 
             ),
             max_body_bytes: gate_config.max_body_bytes,
             response_redaction: gate_config.response_redaction,
+            idle_body: gate_config.timeouts.idle_body,
         },
     ));
 

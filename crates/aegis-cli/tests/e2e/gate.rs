@@ -590,3 +590,52 @@ fn a_reload_that_fails_keeps_the_previous_snapshot() {
     let evil = curl(&["-H", "X-Target-Host: evil.example", &url]);
     assert_eq!(evil.json()["error"]["code"], "domain_blocked");
 }
+
+#[test]
+fn a_stalled_agent_body_is_answered_408() {
+    use std::io::{Read as _, Write as _};
+    let w = World::new();
+    let config = w.env.path().join("aegis.config.yaml");
+    let mut text = std::fs::read_to_string(&config).expect("config");
+    text.push_str("gate:\n  timeouts:\n    idle_body: 300ms\n");
+    std::fs::write(&config, text).expect("config");
+    w.add_bearer("svc", "svc", SECRET);
+    let gate = w.gate(&[]);
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", gate.port())).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    stream
+        .write_all(b"POST /svc/upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\nonly ten b")
+        .expect("write");
+    // Send nothing more: the gate must give up on the body after idle_body.
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("request_timeout"), "{text}");
+}
+
+#[test]
+fn plain_http_upstreams_need_allow_http() {
+    let w = World::new();
+    let plain = HttpsUpstream::start_plain_blocking();
+    let entry = format!("http://{}", plain.host());
+    let refused = w.env.run(
+        ["vault", "add", "-n", "local", "-s", "local", "-d", &entry],
+        "sk-plain-secret-0123\n",
+    );
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    w.add(
+        &["-n", "local", "-s", "local", "-d", &entry, "--allow-http"],
+        "sk-plain-secret-0123",
+    );
+    let gate = w.gate(&[]);
+    let resp = curl(&[&format!("{}/local/x", gate.base)]);
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let seen = plain.last_request().expect("request");
+    assert_eq!(
+        seen.header("authorization").as_deref(),
+        Some("Bearer sk-plain-secret-0123")
+    );
+}
