@@ -176,8 +176,7 @@ impl Pipeline {
         }
         let credential = snapshot
             .credential(admission.credential_index())
-            .ok_or(Denial::Internal)?
-            .clone();
+            .ok_or(Denial::Internal)?;
         if let Some(rate) = credential.rate_limit {
             let now_ms = u64::try_from(now.as_millis()).unwrap_or(0);
             self.limits.admit_credential(credential.id, rate, now_ms)?;
@@ -185,11 +184,11 @@ impl Pipeline {
 
         let mut permit = admission.into_permit();
         let secret = snapshot.secrets().reveal(&permit).ok_or(Denial::Internal)?;
-        inject::strip_agent_headers(&mut parts.headers, &credential);
+        inject::strip_agent_headers(&mut parts.headers, credential);
         if let Some(rewritten) = inject::inject(
             &mut parts.headers,
             permit.path_and_query(),
-            &credential,
+            credential,
             secret,
         )
         .map_err(|_| Denial::Internal)?
@@ -237,7 +236,7 @@ impl Pipeline {
         let injected = Some(permit.credential_index());
         Ok(self.shape_response(
             response,
-            &credential,
+            credential,
             &snapshot,
             injected,
             &intent.request_id,

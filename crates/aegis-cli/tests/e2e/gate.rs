@@ -639,3 +639,52 @@ fn plain_http_upstreams_need_allow_http() {
         Some("Bearer sk-plain-secret-0123")
     );
 }
+
+#[test]
+fn an_expired_credential_is_denied_with_credential_expired() {
+    use aegis_core::crypto::{MasterKey, VaultKeys};
+    use aegis_core::timestamp::Timestamp;
+    let w = World::new();
+    w.add_bearer("svc", "svc", SECRET);
+    let gate = w.gate(&[]);
+    let url = format!("{}/svc/x", gate.base);
+    assert_eq!(curl(&[&url]).status, 200);
+    // Move the expiry into the past the way a running clock would (TTLs are whole days), with
+    // the master key, so the row MAC stays valid.
+    let key = w.env.env_value("AEGIS_MASTER_KEY").expect("key");
+    let data = aegis_store::DataDir::new(w.env.data_dir());
+    w.runtime.block_on(async {
+        let name = aegis_core::names::VaultName::parse("default").expect("name");
+        let store = aegis_store::vault::VaultStore::open(&data, &name, Duration::from_secs(5))
+            .await
+            .expect("open vault");
+        let meta = store.meta().clone();
+        let keys = VaultKeys::derive(
+            &MasterKey::parse(&key).expect("key"),
+            &meta.salt,
+            meta.kdf,
+            *meta.id.as_bytes(),
+        )
+        .expect("derive");
+        let mut row = store.credentials().await.expect("rows").remove(0);
+        row.credential.expires_at = Some(Timestamp::from_millis(1));
+        row.mac = keys
+            .row_mac(&row.credential.canonical_encoding(&meta.id))
+            .to_vec();
+        store.replace_credential(&row).await.expect("write");
+        store.close().await;
+    });
+    let denied =
+        aegis_test_support::wait_for("the expiry to be in force", Duration::from_secs(5), || {
+            let resp = curl(&[&url]);
+            (resp.status == 403).then_some(resp)
+        });
+    assert_eq!(denied.json()["error"]["code"], "credential_expired");
+    let before = w.upstream.request_count();
+    assert_eq!(curl(&[&url]).status, 403);
+    assert_eq!(
+        w.upstream.request_count(),
+        before,
+        "an expired credential is never sent"
+    );
+}
