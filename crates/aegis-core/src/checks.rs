@@ -15,7 +15,7 @@ use crate::snapshot::Snapshot;
 use crate::timestamp::Timestamp;
 
 /// The parts of a request head the checks look at, borrowed from whatever protocol carried it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct RequestHead<'a> {
     /// HTTP method.
     pub method: &'a str,
@@ -29,6 +29,17 @@ pub struct RequestHead<'a> {
     pub agent_token: Option<&'a [u8]>,
 }
 
+impl std::fmt::Debug for RequestHead<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The target may carry a query string and the token is a secret: neither is shown.
+        f.debug_struct("RequestHead")
+            .field("method", &self.method)
+            .field("has_target_host", &self.target_host.is_some())
+            .field("has_agent_token", &self.agent_token.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 /// Settings of the checks that come from configuration.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CheckSettings {
@@ -38,7 +49,6 @@ pub struct CheckSettings {
 
 /// A request that passed the header checks; it becomes a [`Permit`] once the limits and the
 /// body inspection passed too.
-#[derive(Debug)]
 pub struct Admission {
     credential: usize,
     scheme: Scheme,
@@ -46,6 +56,16 @@ pub struct Admission {
     port: u16,
     path_and_query: String,
     service: String,
+}
+
+impl std::fmt::Debug for Admission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Admission")
+            .field("credential", &self.credential)
+            .field("target", &self.target.to_string())
+            .field("service", &self.service)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Admission {
@@ -62,6 +82,11 @@ impl Admission {
     /// The checked target host.
     pub fn target(&self) -> &TargetHost {
         &self.target
+    }
+
+    /// The path and query as they will be forwarded (before any query-auth injection).
+    pub fn path_and_query(&self) -> &str {
+        &self.path_and_query
     }
 
     /// Turns the admission into a permit. Called by the pipeline after the remaining steps

@@ -89,6 +89,16 @@ pub enum Denial {
         /// Seconds until a retry can succeed (≥ 1).
         retry_after_secs: u64,
     },
+    /// Inspection found a vault secret (or an unscannable encoding) in the outbound request.
+    #[error(
+        "request blocked: {detector} found in {location}; remove it or set --body-inspection warn"
+    )]
+    BodyBlocked {
+        /// The detector that fired (`vault_secret`, `unscannable_encoding`).
+        detector: &'static str,
+        /// Where: `path`, `query`, `header:<name>` or `body`.
+        location: String,
+    },
     /// The vault is sealed.
     #[error("the vault is sealed; run aegis vault unseal")]
     VaultSealed,
@@ -138,6 +148,7 @@ impl Denial {
             Self::ScopeDenied { .. } => "scope_denied",
             Self::DomainBlocked { .. } => "domain_blocked",
             Self::RateLimited { .. } => "rate_limited",
+            Self::BodyBlocked { .. } => "body_blocked",
             Self::VaultSealed => "vault_sealed",
             Self::ShuttingDown => "shutting_down",
             Self::UpstreamUnreachable => "upstream_unreachable",
@@ -159,6 +170,7 @@ impl Denial {
             | Self::CredentialNotGranted { .. }
             | Self::CredentialExpired { .. }
             | Self::ScopeDenied { .. }
+            | Self::BodyBlocked { .. }
             | Self::DomainBlocked { .. } => 403,
             Self::UnknownService { .. } | Self::NotFound => 404,
             Self::AgentAuthRequired | Self::AgentAuthFailed => 401,
@@ -234,6 +246,10 @@ mod tests {
             Denial::DomainBlocked { host: "h".into() },
             Denial::RateLimited {
                 retry_after_secs: 0,
+            },
+            Denial::BodyBlocked {
+                detector: "vault_secret",
+                location: "body".into(),
             },
             Denial::VaultSealed,
             Denial::ShuttingDown,

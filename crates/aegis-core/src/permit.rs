@@ -8,13 +8,23 @@
 use crate::domain::{Scheme, TargetHost};
 
 /// Everything the forwarder needs for one admitted request.
-#[derive(Debug)]
 pub struct Permit {
     credential: usize,
     scheme: Scheme,
     target: TargetHost,
     port: u16,
     path_and_query: String,
+}
+
+impl std::fmt::Debug for Permit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The path and query may hold the injected secret (query auth): never shown.
+        f.debug_struct("Permit")
+            .field("credential", &self.credential)
+            .field("target", &self.target.to_string())
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Permit {

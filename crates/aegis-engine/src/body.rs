@@ -63,8 +63,21 @@ impl Decoder {
         }
     }
 
-    /// Feeds encoded bytes; returns the decoded bytes produced so far.
-    fn feed(&mut self, input: &[u8]) -> std::io::Result<Vec<u8>> {
+    /// Feeds encoded bytes in small steps, so one chunk of a compression bomb cannot allocate
+    /// more than a bounded amount before the ratio check stops it; returns the decoded bytes.
+    fn feed(&mut self, input: &[u8], budget: &mut DecodeBudget) -> std::io::Result<Vec<u8>> {
+        if matches!(self, Self::Identity) {
+            return Ok(input.to_vec());
+        }
+        let mut out = Vec::new();
+        for step in input.chunks(DECODE_STEP) {
+            out.extend(self.feed_step(step)?);
+            budget.account(step.len(), out.len())?;
+        }
+        Ok(out)
+    }
+
+    fn feed_step(&mut self, input: &[u8]) -> std::io::Result<Vec<u8>> {
         match self {
             Self::Identity => Ok(input.to_vec()),
             Self::Gzip(d) => {
@@ -102,10 +115,42 @@ impl Decoder {
     }
 }
 
+/// Encoded bytes fed to a decoder at a time.
+const DECODE_STEP: usize = 256;
+/// Decoded output may be at most this many times the encoded input (plus the allowance)...
+const MAX_EXPANSION: u64 = 1_100;
+/// ...above this allowance; gzip tops out near 1032:1.
+const EXPANSION_ALLOWANCE: u64 = 16 * 1024 * 1024;
+
+/// Tracks how much a response has expanded while decoding.
+#[derive(Debug, Default)]
+struct DecodeBudget {
+    encoded: u64,
+    decoded: u64,
+}
+
+impl DecodeBudget {
+    fn account(&mut self, encoded: usize, decoded_in_chunk: usize) -> std::io::Result<()> {
+        self.encoded += encoded as u64;
+        let decoded = self.decoded + decoded_in_chunk as u64;
+        if decoded > self.encoded.saturating_mul(MAX_EXPANSION) + EXPANSION_ALLOWANCE {
+            return Err(std::io::Error::other(
+                "the upstream response expands too much when decoded",
+            ));
+        }
+        Ok(())
+    }
+
+    fn commit(&mut self, decoded: usize) {
+        self.decoded += decoded as u64;
+    }
+}
+
 /// A response body decoded and redacted while it streams.
 pub struct RedactingBody<B> {
     inner: B,
     decoder: Decoder,
+    budget: DecodeBudget,
     redactor: Redactor,
     redactions: Arc<AtomicU64>,
     finished: bool,
@@ -123,6 +168,7 @@ impl<B> RedactingBody<B> {
         Self {
             inner,
             decoder: Decoder::new(encoding),
+            budget: DecodeBudget::default(),
             redactor: Redactor::new(set, injected),
             redactions,
             finished: false,
@@ -157,8 +203,9 @@ where
                     };
                     let decoded = this
                         .decoder
-                        .feed(&data)
+                        .feed(&data, &mut this.budget)
                         .map_err(|e| Box::new(e) as BoxError)?;
+                    this.budget.commit(decoded.len());
                     let mut out = Vec::with_capacity(decoded.len());
                     let count = this.redactor.push(&decoded, &mut out);
                     this.redactions.fetch_add(count as u64, Ordering::Relaxed);
@@ -224,20 +271,25 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
-        match Pin::new(&mut this.inner).poll_frame(cx) {
-            Poll::Ready(Some(Ok(frame))) => {
-                if let Some(data) = frame.data_ref() {
+        loop {
+            return match Pin::new(&mut this.inner).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => {
+                    // Trailers from the agent would dodge the header stripping: dropped.
+                    let Some(data) = frame.data_ref() else {
+                        continue;
+                    };
                     let len = data.len() as u64;
                     if len > this.remaining {
                         this.exceeded.store(true, Ordering::SeqCst);
                         return Poll::Ready(Some(Err(Box::new(BodyLimitExceeded))));
                     }
                     this.remaining -= len;
+                    Poll::Ready(Some(Ok(frame)))
                 }
-                Poll::Ready(Some(Ok(frame)))
-            }
-            Poll::Ready(Some(Err(err))) => Poll::Ready(Some(Err(err.into()))),
-            other => other.map(|_| None),
+                Poll::Ready(Some(Err(err))) => Poll::Ready(Some(Err(err.into()))),
+                Poll::Ready(None) => Poll::Ready(None),
+                Poll::Pending => Poll::Pending,
+            };
         }
     }
 
@@ -255,7 +307,7 @@ where
 pub struct IdleBody<B> {
     inner: B,
     idle: std::time::Duration,
-    timer: Pin<Box<tokio::time::Sleep>>,
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
     stalled: Arc<std::sync::atomic::AtomicBool>,
 }
 
@@ -269,7 +321,7 @@ impl<B> IdleBody<B> {
         Self {
             inner,
             idle,
-            timer: Box::pin(tokio::time::sleep(idle)),
+            timer: None,
             stalled,
         }
     }
@@ -295,15 +347,24 @@ where
         let this = &mut *self;
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Pending => {
-                if this.timer.as_mut().poll(cx).is_ready() {
+                // The clock starts when the body is first waited on, not when it was wrapped,
+                // so connecting to the upstream does not count against it.
+                let idle = this.idle;
+                let timer = this
+                    .timer
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(idle)));
+                if timer.as_mut().poll(cx).is_ready() {
                     this.stalled.store(true, Ordering::SeqCst);
                     return Poll::Ready(Some(Err(Box::new(BodyStalled))));
                 }
                 Poll::Pending
             }
             Poll::Ready(frame) => {
-                let deadline = tokio::time::Instant::now() + this.idle;
-                this.timer.as_mut().reset(deadline);
+                if let Some(timer) = this.timer.as_mut() {
+                    timer
+                        .as_mut()
+                        .reset(tokio::time::Instant::now() + this.idle);
+                }
                 Poll::Ready(frame.map(|f| f.map_err(Into::into)))
             }
         }

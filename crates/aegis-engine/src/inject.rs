@@ -53,6 +53,16 @@ pub(crate) fn strip_agent_headers(headers: &mut HeaderMap, credential: &Credenti
     }
     headers.remove("x-api-key");
     headers.remove("x-target-host");
+    if credential.scopes != aegis_core::scopes::Scopes::All {
+        // An upstream that honours these would turn a read into a write behind the scope check.
+        for name in [
+            "x-http-method-override",
+            "x-http-method",
+            "x-method-override",
+        ] {
+            headers.remove(name);
+        }
+    }
     if let Some(name) = &credential.header_name {
         headers.remove(name.as_str());
     }

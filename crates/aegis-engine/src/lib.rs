@@ -6,6 +6,7 @@ pub mod body;
 pub mod error;
 pub mod holder;
 pub(crate) mod inject;
+pub(crate) mod inspect;
 pub mod limits;
 pub mod pipeline;
 pub mod snapshot_loader;

@@ -15,6 +15,7 @@ use http_body_util::combinators::UnsyncBoxBody;
 
 use aegis_core::checks::origin::OriginPolicy;
 use aegis_core::checks::{self, CheckSettings, RequestHead};
+use aegis_core::credential::InspectionMode;
 use aegis_core::denial::Denial;
 use aegis_core::domain::{Host, Scheme};
 use aegis_core::timestamp::Timestamp;
@@ -22,8 +23,9 @@ use aegis_core::timestamp::Timestamp;
 use crate::body::{CappedBody, Encoding, IdleBody, RedactingBody};
 use crate::holder::SnapshotHolder;
 use crate::inject;
+use crate::inspect;
 use crate::limits::Limits;
-use crate::upstream::{BoxError, UpstreamClient};
+use crate::upstream::{BoxError, OutboundBody, UpstreamClient};
 
 /// Response bodies as they go back to the agent.
 pub type ProxyBody = UnsyncBoxBody<Bytes, BoxError>;
@@ -38,7 +40,6 @@ pub enum Via {
 }
 
 /// One request as a front door describes it.
-#[derive(Debug)]
 pub struct Intent<B> {
     /// The request id (UUIDv7) assigned at accept.
     pub request_id: String,
@@ -46,6 +47,16 @@ pub struct Intent<B> {
     pub via: Via,
     /// Method, target, headers and the body stream.
     pub request: http::Request<B>,
+}
+
+impl<B> std::fmt::Debug for Intent<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Headers carry the agent token and possibly secrets: only the request id is shown.
+        f.debug_struct("Intent")
+            .field("request_id", &self.request_id)
+            .field("via", &self.via)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Settings of the pipeline that come from configuration.
@@ -61,6 +72,10 @@ pub struct PipelineSettings {
     pub response_redaction: bool,
     /// Longest gap between body bytes, in either direction.
     pub idle_body: std::time::Duration,
+    /// Inspection buffer per request (`block`/`redact` modes).
+    pub max_inspect_bytes: u64,
+    /// Whether bodies over the inspection buffer pass with only their prefix scanned.
+    pub pass_oversize_inspection: bool,
 }
 
 /// The pipeline: snapshot, limits, upstream client.
@@ -120,50 +135,19 @@ impl Pipeline {
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
+        // Step 0: admission.
         if self.is_draining() {
             return Err(Denial::ShuttingDown);
         }
+        let snapshot = self.holder.load();
+        if snapshot.is_sealed() {
+            return Err(Denial::VaultSealed);
+        }
         let (mut parts, body) = intent.request.into_parts();
         if intent.via == Via::Gate {
-            let host = parts
-                .headers
-                .get(header::HOST)
-                .map(HeaderValue::as_bytes)
-                .or_else(|| parts.uri.authority().map(|a| a.as_str().as_bytes()));
-            self.settings.origin.check(
-                host,
-                parts.headers.get(header::ORIGIN).map(HeaderValue::as_bytes),
-                parts
-                    .headers
-                    .get("sec-fetch-site")
-                    .map(HeaderValue::as_bytes),
-            )?;
-            if parts.uri.scheme().is_some() && parts.version < http::Version::HTTP_2 {
-                return Err(Denial::bad_request(
-                    "only origin-form request targets (/service/path) are accepted",
-                ));
-            }
+            self.check_origin(&parts)?;
         }
-        let snapshot = self.holder.load();
-        let now = Timestamp::from_system_time(SystemTime::now());
-        let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-        let head = RequestHead {
-            method: parts.method.as_str(),
-            target,
-            target_host: parts
-                .headers
-                .get("x-target-host")
-                .map(HeaderValue::as_bytes),
-            credential: parts
-                .headers
-                .get("x-aegis-credential")
-                .map(HeaderValue::as_bytes),
-            agent_token: parts
-                .headers
-                .get("x-aegis-agent")
-                .map(HeaderValue::as_bytes),
-        };
-        let admission = checks::admit(&snapshot, &head, self.settings.checks, now)?;
+        // Step 1 (size part): a declared length over the limit is refused before reading.
         let declared_length = parts
             .headers
             .get(header::CONTENT_LENGTH)
@@ -174,17 +158,73 @@ impl Pipeline {
                 limit: self.settings.max_body_bytes,
             });
         }
+        // Steps 1–6.
+        let now = Timestamp::from_system_time(SystemTime::now());
+        let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let head = RequestHead {
+            method: parts.method.as_str(),
+            target,
+            target_host: header_bytes(&parts.headers, "x-target-host"),
+            credential: header_bytes(&parts.headers, "x-aegis-credential"),
+            agent_token: header_bytes(&parts.headers, "x-aegis-agent"),
+        };
+        let admission = checks::admit(&snapshot, &head, self.settings.checks, now)?;
         let credential = snapshot
             .credential(admission.credential_index())
             .ok_or(Denial::Internal)?;
+        // Step 8: limits.
         if let Some(rate) = credential.rate_limit {
             let now_ms = u64::try_from(now.as_millis()).unwrap_or(0);
             self.limits.admit_credential(credential.id, rate, now_ms)?;
         }
+        // Step 9: inspection of what would be forwarded.
+        inject::strip_agent_headers(&mut parts.headers, credential);
+        let mode = credential.body_inspection;
+        let exceeded = Arc::new(AtomicBool::new(false));
+        let stalled = Arc::new(AtomicBool::new(false));
+        let streamed = IdleBody::new(
+            CappedBody::new(
+                Box::pin(body),
+                self.settings.max_body_bytes,
+                exceeded.clone(),
+            ),
+            self.settings.idle_body,
+            stalled.clone(),
+        );
+        let outbound_body: OutboundBody = if mode == InspectionMode::Off {
+            streamed.boxed_unsync()
+        } else {
+            let set = snapshot.redaction();
+            let path_and_query = admission.path_and_query();
+            inspect::scan_head(set, path_and_query, &parts.headers)?;
+            if matches!(mode, InspectionMode::Block | InspectionMode::Redact) {
+                if has_content_coding(&parts.headers) {
+                    return Err(inspect::unscannable());
+                }
+                let buffered = inspect::buffer_and_scan(
+                    set,
+                    streamed,
+                    self.settings.max_inspect_bytes,
+                    self.settings.pass_oversize_inspection,
+                )
+                .await
+                .map_err(|denial| self.body_failure(denial, &exceeded, &stalled))?;
+                match buffered {
+                    inspect::Buffered::Whole(bytes) => full_body(bytes),
+                    inspect::Buffered::Prefix(prefix, rest) => {
+                        let first =
+                            http_body_util::Full::new(prefix).map_err(|never| match never {});
+                        let frames = futures_chain(first, rest);
+                        frames.boxed_unsync()
+                    }
+                }
+            } else {
+                streamed.boxed_unsync()
+            }
+        };
 
         let mut permit = admission.into_permit();
         let secret = snapshot.secrets().reveal(&permit).ok_or(Denial::Internal)?;
-        inject::strip_agent_headers(&mut parts.headers, credential);
         if let Some(rewritten) = inject::inject(
             &mut parts.headers,
             permit.path_and_query(),
@@ -202,37 +242,18 @@ impl Pipeline {
             );
         }
         let uri = upstream_uri(&permit)?;
-        let exceeded = Arc::new(AtomicBool::new(false));
-        let stalled = Arc::new(AtomicBool::new(false));
         let mut outbound = http::Request::builder()
             .method(parts.method.clone())
             .uri(uri)
-            .body(
-                IdleBody::new(
-                    CappedBody::new(
-                        Box::pin(body),
-                        self.settings.max_body_bytes,
-                        exceeded.clone(),
-                    ),
-                    self.settings.idle_body,
-                    stalled.clone(),
-                )
-                .boxed_unsync(),
-            )
+            .body(outbound_body)
             .map_err(|_| Denial::Internal)?;
         *outbound.headers_mut() = std::mem::take(&mut parts.headers);
 
-        let response = self.client.send(outbound).await.map_err(|denial| {
-            if exceeded.load(Ordering::SeqCst) {
-                Denial::BodyTooLarge {
-                    limit: self.settings.max_body_bytes,
-                }
-            } else if stalled.load(Ordering::SeqCst) {
-                Denial::RequestTimeout
-            } else {
-                denial
-            }
-        })?;
+        let response = self
+            .client
+            .send(outbound)
+            .await
+            .map_err(|denial| self.body_failure(denial, &exceeded, &stalled))?;
         let injected = Some(permit.credential_index());
         Ok(self.shape_response(
             response,
@@ -243,8 +264,48 @@ impl Pipeline {
         ))
     }
 
-    /// Removes hop-by-hop and (unless allowed) `Set-Cookie` headers, redacts header values and
-    /// the body, and adds the request id.
+    /// Step 0 for the gate: `Host` and `:authority` (which must agree when both are present),
+    /// `Origin`, `Sec-Fetch-Site`, and no absolute-form targets on HTTP/1.
+    fn check_origin(&self, parts: &http::request::Parts) -> Result<(), Denial> {
+        let host_header = header_bytes(&parts.headers, "host");
+        let authority = parts.uri.authority().map(|a| a.as_str().as_bytes());
+        if parts.version < http::Version::HTTP_2 && parts.uri.scheme().is_some() {
+            return Err(Denial::bad_request(
+                "only origin-form request targets (/service/path) are accepted",
+            ));
+        }
+        if let (Some(host), Some(authority)) = (host_header, authority)
+            && !host.eq_ignore_ascii_case(authority)
+        {
+            return Err(Denial::OriginDenied {
+                reason: "Host and :authority disagree".to_owned(),
+            });
+        }
+        self.settings.origin.check(
+            host_header.or(authority),
+            header_bytes(&parts.headers, "origin"),
+            header_bytes(&parts.headers, "sec-fetch-site"),
+        )
+    }
+
+    /// Turns a failure into `body_too_large` or `request_timeout` when the agent's body caused
+    /// it, whatever error the client reported.
+    fn body_failure(&self, denial: Denial, exceeded: &AtomicBool, stalled: &AtomicBool) -> Denial {
+        if exceeded.load(Ordering::SeqCst) {
+            Denial::BodyTooLarge {
+                limit: self.settings.max_body_bytes,
+            }
+        } else if stalled.load(Ordering::SeqCst) {
+            Denial::RequestTimeout
+        } else {
+            denial
+        }
+    }
+
+    /// Builds the agent's response: a fresh head (status and filtered headers only, so nothing
+    /// the upstream put in the status line or extensions passes), hop-by-hop, origin-scoped and
+    /// (unless allowed) `Set-Cookie` headers removed, header values and body redacted, and the
+    /// request id added.
     fn shape_response(
         &self,
         response: http::Response<hyper::body::Incoming>,
@@ -253,40 +314,106 @@ impl Pipeline {
         injected: Option<usize>,
         request_id: &str,
     ) -> http::Response<ProxyBody> {
-        let (mut parts, body) = response.into_parts();
-        inject::strip_hop_by_hop(&mut parts.headers);
+        let (upstream, body) = response.into_parts();
+        let mut headers = upstream.headers;
+        // Read the coding before anything is stripped: `Connection: content-encoding` must not
+        // hide it.
+        let encodings: Vec<&HeaderValue> =
+            headers.get_all(header::CONTENT_ENCODING).iter().collect();
+        let encoding = match encodings.as_slice() {
+            [] => Some(Encoding::Identity),
+            [one] => Encoding::from_header(one.to_str().ok()),
+            _ => None,
+        };
+        inject::strip_hop_by_hop(&mut headers);
+        for name in ["alt-svc", "strict-transport-security", "clear-site-data"] {
+            headers.remove(name);
+        }
         if !credential.pass_cookies {
-            parts.headers.remove(header::SET_COOKIE);
+            headers.remove(header::SET_COOKIE);
         }
         let idle = self.settings.idle_body;
         let relay_stalled = Arc::new(AtomicBool::new(false));
         let body: ProxyBody = if self.settings.response_redaction {
             let set = snapshot.redaction().clone();
-            redact_headers(&mut parts.headers, &set, injected, &self.redactions);
-            let encoding = Encoding::from_header(
-                parts
-                    .headers
-                    .get(header::CONTENT_ENCODING)
-                    .and_then(|v| v.to_str().ok()),
-            );
-            match encoding {
+            redact_headers(&mut headers, &set, injected, &self.redactions);
+            let decode = match encoding {
                 Some(encoding) => {
-                    parts.headers.remove(header::CONTENT_ENCODING);
-                    parts.headers.remove(header::CONTENT_LENGTH);
-                    let redacting =
-                        RedactingBody::new(body, encoding, set, injected, self.redactions.clone());
-                    IdleBody::new(redacting, idle, relay_stalled).boxed_unsync()
+                    headers.remove(header::CONTENT_ENCODING);
+                    encoding
                 }
-                // An encoding we cannot decode passes through unscanned.
-                None => IdleBody::new(body, idle, relay_stalled).boxed_unsync(),
-            }
+                // A coding we cannot decode: the bytes pass as they are (the coding header
+                // stays), still through the redactor, which catches any plain echo.
+                None => Encoding::Identity,
+            };
+            headers.remove(header::CONTENT_LENGTH);
+            let redacting =
+                RedactingBody::new(body, decode, set, injected, self.redactions.clone());
+            IdleBody::new(redacting, idle, relay_stalled).boxed_unsync()
         } else {
             IdleBody::new(body, idle, relay_stalled).boxed_unsync()
         };
         if let Ok(id) = HeaderValue::from_str(request_id) {
-            parts.headers.insert("x-aegis-request-id", id);
+            headers.insert("x-aegis-request-id", id);
         }
-        http::Response::from_parts(parts, body)
+        let mut shaped = http::Response::new(body);
+        *shaped.status_mut() = upstream.status;
+        *shaped.headers_mut() = headers;
+        shaped
+    }
+}
+
+fn header_bytes<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a [u8]> {
+    headers.get(name).map(HeaderValue::as_bytes)
+}
+
+fn has_content_coding(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::CONTENT_ENCODING)
+        .iter()
+        .any(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"))
+}
+
+fn full_body(bytes: Bytes) -> OutboundBody {
+    http_body_util::Full::new(bytes)
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+/// The scanned prefix followed by the rest of the stream.
+fn futures_chain<A, B>(first: A, rest: B) -> Chain<A, B> {
+    Chain {
+        first: Some(first),
+        rest,
+    }
+}
+
+/// Two bodies one after the other.
+struct Chain<A, B> {
+    first: Option<A>,
+    rest: B,
+}
+
+impl<A, B> Body for Chain<A, B>
+where
+    A: Body<Data = Bytes, Error = BoxError> + Unpin,
+    B: Body<Data = Bytes, Error = BoxError> + Unpin,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        if let Some(first) = this.first.as_mut() {
+            match std::pin::Pin::new(first).poll_frame(cx) {
+                std::task::Poll::Ready(None) => this.first = None,
+                other => return other,
+            }
+        }
+        std::pin::Pin::new(&mut this.rest).poll_frame(cx)
     }
 }
 

@@ -86,6 +86,8 @@ impl UpstreamClient {
             .wrap_connector(http);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(settings.pool_idle_timeout)
+            .pool_max_idle_per_host(64)
+            .retry_canceled_requests(false)
             .pool_timer(hyper_util::rt::TokioTimer::new())
             .timer(hyper_util::rt::TokioTimer::new())
             .build(https);

@@ -90,8 +90,14 @@ pub async fn serve(
             () = stop.cancelled() => break,
             accepted = listener.accept() => accepted,
         };
-        let Ok((stream, _peer)) = accepted else {
-            continue;
+        let (stream, _peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(err) => {
+                // Out of file descriptors and similar: back off instead of spinning.
+                tracing::warn!(error = %err, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
         };
         let _ = stream.set_nodelay(true);
         let pipeline = pipeline.clone();
@@ -117,6 +123,7 @@ pub async fn serve(
             Some(acceptor) => {
                 let acceptor = acceptor.clone();
                 let handshake_deadline = options.header_read_timeout;
+                let max_header_bytes = options.max_header_bytes.max(8192);
                 tokio::spawn(async move {
                     let Ok(Ok(tls)) =
                         tokio::time::timeout(handshake_deadline, acceptor.accept(stream)).await
@@ -125,8 +132,17 @@ pub async fn serve(
                     };
                     let mut builder =
                         hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                    builder.http1().timer(TokioTimer::new());
-                    builder.http2().timer(TokioTimer::new());
+                    builder
+                        .http1()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(handshake_deadline)
+                        .max_buf_size(max_header_bytes);
+                    builder
+                        .http2()
+                        .timer(TokioTimer::new())
+                        .max_header_list_size(u32::try_from(max_header_bytes).unwrap_or(u32::MAX))
+                        .keep_alive_interval(Some(Duration::from_secs(30)))
+                        .keep_alive_timeout(Duration::from_secs(20));
                     let connection = builder.serve_connection(TokioIo::new(tls), service);
                     let _ = watcher.watch(connection.into_owned()).await;
                 });

@@ -70,6 +70,8 @@ pub(crate) async fn run(ctx: &Context, args: &GateArgs) -> Result<(), CliError> 
             max_body_bytes: gate_config.max_body_bytes,
             response_redaction: gate_config.response_redaction,
             idle_body: gate_config.timeouts.idle_body,
+            max_inspect_bytes: gate_config.max_inspect_bytes,
+            pass_oversize_inspection: gate_config.oversize_inspection.as_str() == "pass",
         },
     ));
 

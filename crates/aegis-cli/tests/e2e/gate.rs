@@ -198,7 +198,21 @@ fn method_path_query_body_and_status_round_trip_byte_exact() {
 #[test]
 fn twenty_mib_stream_up_and_down() {
     let w = World::new();
-    w.add_bearer("svc", "svc", SECRET);
+    // Inspection off: the body streams (block mode would buffer at most max_inspect_bytes).
+    let host = w.upstream.host();
+    w.add(
+        &[
+            "-n",
+            "svc",
+            "-s",
+            "svc",
+            "-d",
+            &host,
+            "--body-inspection",
+            "off",
+        ],
+        SECRET,
+    );
     let gate = w.gate(&[]);
     let file = w.env.path().join("upload.bin");
     let data: Vec<u8> = (0..20 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
@@ -251,7 +265,7 @@ fn an_upstream_echoing_the_secret_never_hands_it_to_the_agent() {
     );
     let gate = w.gate(&[]);
     for path in ["echo-auth", "echo-auth-gzip"] {
-        let resp = curl(&[&format!("{}/svc/{path}?token={SECRET}", gate.base)]);
+        let resp = curl(&[&format!("{}/svc/{path}?q=1", gate.base)]);
         assert_eq!(resp.status, 200, "{path}");
         let all = format!("{}{}", resp.headers, resp.text());
         assert!(
@@ -273,13 +287,17 @@ fn an_upstream_echoing_the_secret_never_hands_it_to_the_agent() {
             "{path}: body decoded for the agent"
         );
     }
-    // Another credential's secret sent by the agent and echoed back is redacted anonymously.
+    // Another credential's secret sent by the agent is refused before it leaves (inspection).
+    let before = w.upstream.request_count();
     let resp = curl(&[
         "-H",
-        "X-Api-Key: sk-other-secret-9876543210",
+        "X-Note: sk-other-secret-9876543210",
         &format!("{}/svc/echo-auth", gate.base),
     ]);
+    assert_eq!(resp.status, 403);
+    assert_eq!(resp.json()["error"]["code"], "body_blocked");
     assert!(!resp.text().contains("sk-other-secret-9876543210"));
+    assert_eq!(w.upstream.request_count(), before);
 }
 
 #[test]
@@ -687,4 +705,108 @@ fn an_expired_credential_is_denied_with_credential_expired() {
         before,
         "an expired credential is never sent"
     );
+}
+
+#[test]
+fn vault_secrets_in_the_url_headers_or_body_are_blocked_before_they_leave() {
+    let w = World::new();
+    let host = w.upstream.host();
+    w.add(&["-n", "svc", "-s", "svc", "-d", &host], SECRET);
+    w.add(
+        &["-n", "other", "-s", "other", "-d", &host],
+        "sk-other-secret-9876543210",
+    );
+    let gate = w.gate(&[]);
+    let base64_secret = "c2stb3RoZXItc2VjcmV0LTk4NzY1NDMyMTA="; // base64 of the other secret
+    let hex_secret: String = "sk-other-secret-9876543210"
+        .bytes()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let attempts: Vec<Vec<String>> = vec![
+        vec![format!(
+            "{}/svc/paste?text=sk-other-secret-9876543210",
+            gate.base
+        )],
+        vec![format!("{}/svc/sk-other-secret-9876543210", gate.base)],
+        vec![
+            "-H".into(),
+            "X-Note: sk-other-secret-9876543210".into(),
+            format!("{}/svc/x", gate.base),
+        ],
+        vec![
+            "--data-binary".into(),
+            format!("{{\"leak\":\"{base64_secret}\"}}"),
+            format!("{}/svc/paste", gate.base),
+        ],
+        vec![
+            "--data-binary".into(),
+            format!("digest={hex_secret}"),
+            format!("{}/svc/paste", gate.base),
+        ],
+    ];
+    for args in &attempts {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let resp = curl(&args);
+        assert_eq!(resp.status, 403, "{args:?}: {}", resp.text());
+        assert_eq!(resp.json()["error"]["code"], "body_blocked", "{args:?}");
+        assert!(
+            !resp.text().contains("9876543210"),
+            "the message never quotes the value"
+        );
+    }
+    assert_eq!(w.upstream.request_count(), 0, "nothing left the gate");
+    // The same body to a credential with inspection off is forwarded.
+    let run = w.env.run(
+        [
+            "vault",
+            "update",
+            "--name",
+            "svc",
+            "--body-inspection",
+            "off",
+        ],
+        "",
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    aegis_test_support::wait_for(
+        "inspection off to be in force",
+        Duration::from_secs(5),
+        || {
+            (curl(&[
+                "--data-binary",
+                "sk-other-secret-9876543210",
+                &format!("{}/svc/paste", gate.base),
+            ])
+            .status
+                == 200)
+                .then_some(())
+        },
+    );
+}
+
+#[test]
+fn block_mode_refuses_bodies_over_the_inspection_buffer() {
+    let w = World::new();
+    let config = w.env.path().join("aegis.config.yaml");
+    let mut text = std::fs::read_to_string(&config).expect("config");
+    text.push_str("gate:\n  max_inspect_bytes: 64KiB\n");
+    std::fs::write(&config, text).expect("config");
+    w.add_bearer("svc", "svc", SECRET);
+    let gate = w.gate(&[]);
+    let file = w.env.path().join("big.bin");
+    std::fs::write(&file, vec![b'y'; 100 * 1024]).expect("write");
+    let resp = curl(&[
+        "--data-binary",
+        &format!("@{}", file.display()),
+        &format!("{}/svc/upload", gate.base),
+    ]);
+    assert_eq!(resp.status, 413, "{}", resp.text());
+    assert_eq!(w.upstream.request_count(), 0);
+    let small = curl(&[
+        "--data-binary",
+        "hello",
+        &format!("{}/svc/upload", gate.base),
+    ]);
+    assert_eq!(small.status, 200);
+    assert_eq!(w.upstream.last_request().expect("request").body_len, 5);
 }

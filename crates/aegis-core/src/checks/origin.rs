@@ -74,6 +74,7 @@ impl OriginPolicy {
             return true;
         }
         if let Some(bind) = self.bind
+            && !bind.is_unspecified()
             && name.parse::<IpAddr>().is_ok_and(|ip| ip == bind)
         {
             return true;
