@@ -75,12 +75,14 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, ServeError> {
 }
 
 /// Serves until `stop` fires, then stops accepting, tells the pipeline to refuse new requests,
-/// and waits up to the grace period for in-flight requests.
+/// and waits up to the grace period for in-flight requests, or until `force` fires (a second
+/// signal).
 pub async fn serve(
     listener: TcpListener,
     pipeline: Arc<Pipeline>,
     options: GateOptions,
     stop: CancellationToken,
+    force: CancellationToken,
 ) -> ShutdownReport {
     let graceful = GracefulShutdown::new();
     let requests = Arc::new(AtomicU64::new(0));
@@ -151,9 +153,10 @@ pub async fn serve(
     }
     drop(listener);
     pipeline.begin_drain();
-    let drained = tokio::time::timeout(options.shutdown_grace, graceful.shutdown())
-        .await
-        .is_ok();
+    let drained = tokio::select! {
+        outcome = tokio::time::timeout(options.shutdown_grace, graceful.shutdown()) => outcome.is_ok(),
+        () = force.cancelled() => false,
+    };
     ShutdownReport {
         drained,
         requests: requests.load(Ordering::Relaxed),

@@ -129,7 +129,8 @@ pub(crate) async fn run(ctx: &Context, args: &GateArgs) -> Result<(), CliError> 
         config.storage.poll_interval.min(MAX_RELOAD_POLL),
         stop.clone(),
     ));
-    tokio::spawn(wait_for_signal(stop.clone()));
+    let force = CancellationToken::new();
+    tokio::spawn(wait_for_signals(stop.clone(), force.clone()));
     let report = gate::serve(
         listener,
         pipeline,
@@ -145,6 +146,7 @@ pub(crate) async fn run(ctx: &Context, args: &GateArgs) -> Result<(), CliError> 
             },
         },
         stop.clone(),
+        force.clone(),
     )
     .await;
     stop.cancel();
@@ -162,8 +164,9 @@ pub(crate) async fn run(ctx: &Context, args: &GateArgs) -> Result<(), CliError> 
     Ok(())
 }
 
-/// Cancels `stop` on SIGINT or SIGTERM.
-async fn wait_for_signal(stop: CancellationToken) {
+/// Cancels `stop` on the first SIGINT or SIGTERM and `force` on the second (skip the rest of
+/// the grace period).
+async fn wait_for_signals(stop: CancellationToken, force: CancellationToken) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::terminate()),
@@ -171,12 +174,14 @@ async fn wait_for_signal(stop: CancellationToken) {
     ) else {
         return;
     };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-        () = stop.cancelled() => return,
+    for token in [stop, force] {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+            () = token.cancelled() => return,
+        }
+        token.cancel();
     }
-    stop.cancel();
 }
 
 /// The TLS files from flags or config; `--tls` alone falls back to `./certs/aegis.{crt,key}`.

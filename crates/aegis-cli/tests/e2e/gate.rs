@@ -810,3 +810,39 @@ fn block_mode_refuses_bodies_over_the_inspection_buffer() {
     assert_eq!(small.status, 200);
     assert_eq!(w.upstream.last_request().expect("request").body_len, 5);
 }
+
+#[test]
+fn a_second_signal_skips_the_rest_of_the_grace_period() {
+    let w = World::new();
+    w.add_bearer("svc", "svc", SECRET);
+    let mut gate = w.gate(&[]);
+    let url = format!("{}/svc/slow/8000", gate.base);
+    let in_flight = std::thread::spawn(move || curl(&[&url]));
+    let upstream = &w.upstream;
+    aegis_test_support::wait_for(
+        "the slow request to reach the upstream",
+        Duration::from_secs(10),
+        || (upstream.request_count() == 1).then_some(()),
+    );
+    let started = std::time::Instant::now();
+    gate.terminate();
+    aegis_test_support::wait_for("the drain to start", Duration::from_secs(5), || {
+        // A new request is refused while draining (or the listener is already closed).
+        let resp = curl(&[&format!("{}/_aegis/health", gate.base)]);
+        (resp.status != 200).then_some(())
+    });
+    gate.terminate();
+    assert_eq!(
+        gate.wait_exit(Duration::from_secs(6)),
+        0,
+        "{}",
+        gate.output()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "exited after {:?}",
+        started.elapsed()
+    );
+    let cut = in_flight.join().expect("curl thread");
+    assert_ne!(cut.status, 200, "the slow request was cut off");
+}
