@@ -22,10 +22,12 @@ pub enum Denial {
     #[error("the request headers are too large")]
     HeadersTooLarge,
     /// Body over the configured limit.
-    #[error("the request body is larger than {limit} bytes; raise gate.max_body_bytes")]
+    #[error("the request body is larger than {limit} bytes; raise {setting}")]
     BodyTooLarge {
         /// The limit that applied.
         limit: u64,
+        /// The setting that holds it (`gate.max_body_bytes` or `gate.max_inspect_bytes`).
+        setting: &'static str,
     },
     /// The agent's body stalled longer than `gate.timeouts.idle_body`.
     #[error("the request body stalled; send it without long pauses")]
@@ -221,7 +223,10 @@ mod tests {
             Denial::bad_request("x"),
             Denial::UriTooLong,
             Denial::HeadersTooLarge,
-            Denial::BodyTooLarge { limit: 1 },
+            Denial::BodyTooLarge {
+                limit: 1,
+                setting: "gate.max_body_bytes",
+            },
             Denial::RequestTimeout,
             Denial::OriginDenied { reason: "x".into() },
             Denial::UnknownService {

@@ -90,7 +90,10 @@ where
     }
     match overflow {
         None => Ok(Buffered::Whole(buffer.freeze())),
-        Some(_) if !pass_oversize => Err(Denial::BodyTooLarge { limit }),
+        Some(_) if !pass_oversize => Err(Denial::BodyTooLarge {
+            limit,
+            setting: "gate.max_inspect_bytes (or set gate.oversize_inspection: pass)",
+        }),
         Some(first_unscanned) => {
             buffer.extend_from_slice(&first_unscanned);
             Ok(Buffered::Prefix(buffer.freeze(), body))

@@ -156,6 +156,7 @@ impl Pipeline {
         if declared_length.is_some_and(|len| len > self.settings.max_body_bytes) {
             return Err(Denial::BodyTooLarge {
                 limit: self.settings.max_body_bytes,
+                setting: "gate.max_body_bytes",
             });
         }
         // Steps 1–6.
@@ -294,6 +295,7 @@ impl Pipeline {
         if exceeded.load(Ordering::SeqCst) {
             Denial::BodyTooLarge {
                 limit: self.settings.max_body_bytes,
+                setting: "gate.max_body_bytes",
             }
         } else if stalled.load(Ordering::SeqCst) {
             Denial::RequestTimeout

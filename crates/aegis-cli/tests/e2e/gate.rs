@@ -801,6 +801,14 @@ fn block_mode_refuses_bodies_over_the_inspection_buffer() {
         &format!("{}/svc/upload", gate.base),
     ]);
     assert_eq!(resp.status, 413, "{}", resp.text());
+    let message = resp.json()["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        message.contains("gate.max_inspect_bytes"),
+        "the hint names the right setting: {message}"
+    );
     assert_eq!(w.upstream.request_count(), 0);
     let small = curl(&[
         "--data-binary",
