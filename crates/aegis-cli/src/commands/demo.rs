@@ -123,7 +123,7 @@ async fn steps(gate: SocketAddr, upstream: &EchoUpstream, secret: &str) -> Resul
 
     // 1. An allowed request: the agent holds no key, the upstream receives the real one.
     let before = upstream.seen().len();
-    let answer = agent::send(gate, "GET", "/demo/v1/hello", &[]).await?;
+    let answer = agent::send(gate, "GET", "/demo/v1/hello", &[], "").await?;
     let seen = upstream.seen();
     let received = seen.get(before);
     step(
@@ -145,6 +145,7 @@ async fn steps(gate: SocketAddr, upstream: &EchoUpstream, secret: &str) -> Resul
         "GET",
         "/demo/v1/hello",
         &[("X-Target-Host", "evil.example")],
+        "",
     )
     .await?;
     let leaked = upstream.seen().len() != before;
@@ -162,11 +163,38 @@ async fn steps(gate: SocketAddr, upstream: &EchoUpstream, secret: &str) -> Resul
         &mut failures,
     );
 
-    // 3. An upstream that echoes the credential: the agent gets it redacted.
-    let answer = agent::send(gate, "GET", "/demo/echo-auth", &[]).await?;
+    // 3. A body that carries the secret (an agent that found it somewhere else): refused
+    // before anything leaves.
+    let before = upstream.seen().len();
+    let leak = format!("{{\"note\":\"{secret}\"}}");
+    let answer = agent::send(
+        gate,
+        "POST",
+        "/demo/v1/notes",
+        &[("Content-Type", "application/json")],
+        &leak,
+    )
+    .await?;
+    let leaked = upstream.seen().len() != before;
+    step(
+        "3. request whose body carries the secret",
+        &format!("POST /demo/v1/notes {{\"note\":\"{}\"}}", mask(secret)),
+        if leaked {
+            "a request (this is a failure)"
+        } else {
+            "nothing"
+        },
+        &answer,
+        answer.status == 403 && answer.body.contains("body_blocked") && !leaked,
+        "blocked: body_blocked (vault_secret in body)",
+        &mut failures,
+    );
+
+    // 4. An upstream that echoes the credential: the agent gets it redacted.
+    let answer = agent::send(gate, "GET", "/demo/echo-auth", &[], "").await?;
     let seen = upstream.seen();
     step(
-        "3. upstream echoes the secret back",
+        "4. upstream echoes the secret back",
         "GET /demo/echo-auth",
         &seen
             .last()
@@ -179,10 +207,8 @@ async fn steps(gate: SocketAddr, upstream: &EchoUpstream, secret: &str) -> Resul
         &mut failures,
     );
 
-    output::line(
-        "Not in this demo yet: outbound body inspection (a request whose body carries the",
-    );
-    output::line("secret) and the audit ledger; both arrive with their own work items.");
+    output::line("Not in this demo yet: the audit ledger (entries and aegis ledger verify); it");
+    output::line("arrives with its own work item.");
     if failures.is_empty() {
         output::line("");
         output::line("All steps behaved as specified.");

@@ -14,12 +14,14 @@ pub(crate) struct Answer {
     pub(crate) body: String,
 }
 
-/// Sends `method path` with `headers` to the gate at `gate` and reads the whole answer.
+/// Sends `method path` with `headers` and `body` to the gate at `gate` and reads the whole
+/// answer.
 pub(crate) async fn send(
     gate: SocketAddr,
     method: &str,
     path: &str,
     headers: &[(&str, &str)],
+    body: &str,
 ) -> Result<Answer, CliError> {
     let failed = || CliError::failure("internal", "the demo agent could not reach the gate");
     let stream = tokio::net::TcpStream::connect(gate)
@@ -37,7 +39,7 @@ pub(crate) async fn send(
         request = request.header(*name, *value);
     }
     let request = request
-        .body(Full::new(Bytes::new()))
+        .body(Full::new(Bytes::from(body.to_owned())))
         .map_err(|_| failed())?;
     let response = sender.send_request(request).await.map_err(|_| failed())?;
     let status = response.status().as_u16();
