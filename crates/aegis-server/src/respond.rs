@@ -19,18 +19,10 @@ pub fn denial_response(denial: &Denial, request_id: &str) -> http::Response<Prox
             "request_id": request_id,
         }
     });
-    let mut response = http::Response::new(full(body.to_string()));
-    *response.status_mut() = http::StatusCode::from_u16(denial.status())
+    let status = http::StatusCode::from_u16(denial.status())
         .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = json_response(status, &body, request_id);
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if let Ok(id) = HeaderValue::from_str(request_id) {
-        headers.insert("x-aegis-request-id", id);
-    }
     if let Some(secs) = denial.retry_after_secs() {
         headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }

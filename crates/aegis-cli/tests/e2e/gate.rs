@@ -51,6 +51,14 @@ impl World {
         );
     }
 
+    /// Appends YAML to the test's config file (before the gate starts).
+    fn append_config(&self, yaml: &str) {
+        let config = self.env.path().join("aegis.config.yaml");
+        let mut text = std::fs::read_to_string(&config).expect("config");
+        text.push_str(yaml);
+        std::fs::write(&config, text).expect("config");
+    }
+
     fn gate(&self, extra: &[&str]) -> Gate {
         Gate::start(&self.env, extra)
     }
@@ -547,10 +555,7 @@ fn a_taken_port_is_reported_plainly() {
 #[test]
 fn bodies_over_max_body_bytes_are_refused() {
     let w = World::new();
-    let config = w.env.path().join("aegis.config.yaml");
-    let mut text = std::fs::read_to_string(&config).expect("config");
-    text.push_str("gate:\n  max_body_bytes: 64KiB\n");
-    std::fs::write(&config, text).expect("config");
+    w.append_config("gate:\n  max_body_bytes: 64KiB\n");
     w.add_bearer("svc", "svc", SECRET);
     let gate = w.gate(&[]);
     let file = w.env.path().join("big.bin");
@@ -613,10 +618,7 @@ fn a_reload_that_fails_keeps_the_previous_snapshot() {
 fn a_stalled_agent_body_is_answered_408() {
     use std::io::{Read as _, Write as _};
     let w = World::new();
-    let config = w.env.path().join("aegis.config.yaml");
-    let mut text = std::fs::read_to_string(&config).expect("config");
-    text.push_str("gate:\n  timeouts:\n    idle_body: 300ms\n");
-    std::fs::write(&config, text).expect("config");
+    w.append_config("gate:\n  timeouts:\n    idle_body: 300ms\n");
     w.add_bearer("svc", "svc", SECRET);
     let gate = w.gate(&[]);
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", gate.port())).expect("connect");
@@ -787,10 +789,7 @@ fn vault_secrets_in_the_url_headers_or_body_are_blocked_before_they_leave() {
 #[test]
 fn block_mode_refuses_bodies_over_the_inspection_buffer() {
     let w = World::new();
-    let config = w.env.path().join("aegis.config.yaml");
-    let mut text = std::fs::read_to_string(&config).expect("config");
-    text.push_str("gate:\n  max_inspect_bytes: 64KiB\n");
-    std::fs::write(&config, text).expect("config");
+    w.append_config("gate:\n  max_inspect_bytes: 64KiB\n");
     w.add_bearer("svc", "svc", SECRET);
     let gate = w.gate(&[]);
     let file = w.env.path().join("big.bin");
