@@ -454,38 +454,11 @@ fn upstream_ca(ctx: &Context) -> Option<Check> {
 fn tls(ctx: &Context) -> Option<Check> {
     let tls = &ctx.loaded.config.gate.tls;
     let (cert, key) = (tls.cert.as_ref()?, tls.key.as_ref()?);
-    let cert_text = match std::fs::read_to_string(cert) {
-        Ok(text) => text,
-        Err(e) => {
-            return Some(Check::new(
-                "tls",
-                Status::Fail,
-                CliError::io("read", cert, &e).message,
-            ));
-        }
-    };
-    let key_text = match std::fs::read(key) {
-        Ok(bytes) => zeroize::Zeroizing::new(bytes),
-        Err(e) => {
-            return Some(Check::new(
-                "tls",
-                Status::Fail,
-                CliError::io("read", key, &e).message,
-            ));
-        }
-    };
-    if !cert_text.contains("-----BEGIN CERTIFICATE-----") {
-        return Some(Check::new(
-            "tls",
-            Status::Fail,
-            format!("{} holds no PEM certificate", cert.display()),
-        ));
-    }
-    if !String::from_utf8_lossy(&key_text).contains("PRIVATE KEY-----") {
-        return Some(Check::new(
-            "tls",
-            Status::Fail,
-            format!("{} holds no PEM private key", key.display()),
+    // The same loader the gate uses: unreadable files, bad PEM and a key that does not belong
+    // to the certificate all fail here as they would at start-up.
+    if let Err(err) = aegis_server::tls::server_config(cert, key) {
+        return Some(Check::new("tls", Status::Fail, err.to_string()).hint(
+            "check gate.tls.cert and gate.tls.key (aegis init --generate-cert makes a pair)",
         ));
     }
     if secure_fs::mode_of(key).is_ok_and(|m| m & 0o077 != 0) {

@@ -125,3 +125,37 @@ fn corrupted_database_is_reported() {
         run.stderr
     );
 }
+
+#[test]
+fn a_tls_key_that_does_not_match_its_certificate_fails() {
+    let env = initialised();
+    let other = super::support::bare_env();
+    for dir in [env.path(), other.path()] {
+        let run = std::process::Command::new(env!("CARGO_BIN_EXE_aegis"))
+            .args(["init", "--generate-cert", "--json"])
+            .current_dir(dir)
+            .env("AEGIS_HOME", dir.join("cert-home"))
+            .output()
+            .expect("run init");
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+    }
+    let config = env.path().join("aegis.config.yaml");
+    let mut text = std::fs::read_to_string(&config).expect("config");
+    let own_key = env.path().join("certs/aegis.key").display().to_string();
+    assert!(
+        text.contains(&own_key),
+        "init pointed gate.tls at its key: {text}"
+    );
+    text = text.replace(
+        &own_key,
+        &other.path().join("certs/aegis.key").display().to_string(),
+    );
+    std::fs::write(&config, &text).expect("config");
+    let run = env.run(["doctor", "--json"], "");
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert_eq!(check(&run.json(), "tls")["status"], "fail");
+}
