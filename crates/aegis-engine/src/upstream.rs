@@ -97,7 +97,9 @@ impl UpstreamClient {
         })
     }
 
-    /// Sends one request and waits for the response head.
+    /// Sends one request and waits for the response head. The `response_headers` deadline
+    /// runs from the moment the request body has been sent (or dropped), so a long upload that
+    /// keeps moving is not cut off; a stalled one is bounded by the body's idle deadline.
     ///
     /// # Errors
     /// [`Denial::UpstreamTimeout`], [`Denial::UpstreamTls`] or [`Denial::UpstreamUnreachable`].
@@ -105,17 +107,68 @@ impl UpstreamClient {
         &self,
         request: http::Request<OutboundBody>,
     ) -> Result<http::Response<hyper::body::Incoming>, Denial> {
-        match tokio::time::timeout(self.response_headers_timeout, self.client.request(request))
-            .await
-        {
-            Err(_) => Err(Denial::UpstreamTimeout),
-            Ok(Ok(response)) => Ok(response),
-            Ok(Err(err)) => {
-                let denial = classify(&err);
-                tracing::debug!(code = denial.code(), error = %error_chain(&err), "upstream request failed");
-                Err(denial)
-            }
+        let sent = Arc::new(tokio::sync::Notify::new());
+        let request = request.map(|body| {
+            http_body_util::BodyExt::boxed_unsync(SentSignal {
+                inner: body,
+                sent: sent.clone(),
+            })
+        });
+        let exchange = self.client.request(request);
+        tokio::pin!(exchange);
+        let finished_early = tokio::select! {
+            outcome = &mut exchange => Some(outcome),
+            () = sent.notified() => None,
+        };
+        let outcome = match finished_early {
+            Some(outcome) => outcome,
+            None => match tokio::time::timeout(self.response_headers_timeout, exchange).await {
+                Err(_) => return Err(Denial::UpstreamTimeout),
+                Ok(outcome) => outcome,
+            },
+        };
+        outcome.map_err(|err| {
+            let denial = classify(&err);
+            tracing::debug!(code = denial.code(), error = %error_chain(&err), "upstream request failed");
+            denial
+        })
+    }
+}
+
+/// Passes a request body through and signals once it has been sent: at its end, on its error,
+/// or when the client drops it (which it does once the body is written).
+struct SentSignal {
+    inner: OutboundBody,
+    sent: Arc<tokio::sync::Notify>,
+}
+
+impl http_body::Body for SentSignal {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(polled, std::task::Poll::Ready(None | Some(Err(_)))) {
+            self.sent.notify_one();
         }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for SentSignal {
+    fn drop(&mut self) {
+        self.sent.notify_one();
     }
 }
 

@@ -853,3 +853,58 @@ fn a_second_signal_skips_the_rest_of_the_grace_period() {
     let cut = in_flight.join().expect("curl thread");
     assert_ne!(cut.status, 200, "the slow request was cut off");
 }
+
+#[test]
+fn the_response_deadline_starts_after_the_upload_and_a_silent_upstream_times_out() {
+    use std::io::{Read as _, Write as _};
+    let w = World::new();
+    w.append_config("gate:\n  timeouts:\n    response_headers: 1s\n    idle_body: 5s\n");
+    let host = w.upstream.host();
+    w.add(
+        &[
+            "-n",
+            "svc",
+            "-s",
+            "svc",
+            "-d",
+            &host,
+            "--body-inspection",
+            "off",
+        ],
+        SECRET,
+    );
+    let gate = w.gate(&[]);
+    // An upload that keeps moving for about 2 s, longer than the response deadline.
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", gate.port())).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .expect("timeout");
+    stream
+        .write_all(b"POST /svc/upload HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+        .expect("head");
+    let paced = std::time::Instant::now();
+    for _ in 0..8 {
+        stream.write_all(b"400\r\n").expect("chunk size");
+        stream.write_all(&[b'z'; 0x400]).expect("chunk");
+        stream.write_all(b"\r\n").expect("chunk end");
+        stream.flush().expect("flush");
+        std::thread::park_timeout(Duration::from_millis(250)); // the pacing under test
+    }
+    stream.write_all(b"0\r\n\r\n").expect("last chunk");
+    assert!(paced.elapsed() >= Duration::from_millis(1500));
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("\"body_len\":8192"), "{text}");
+    // An upstream that takes longer than the deadline to answer: 504 upstream_timeout.
+    let started = std::time::Instant::now();
+    let slow = curl(&[&format!("{}/svc/slow/4000", gate.base)]);
+    assert_eq!(slow.status, 504, "{}", slow.text());
+    assert_eq!(slow.json()["error"]["code"], "upstream_timeout");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}
