@@ -12,6 +12,7 @@ pub mod crypto;
 pub mod denial;
 pub mod domain;
 pub mod field_error;
+pub mod ledger;
 pub mod names;
 pub mod permit;
 pub mod rate;
