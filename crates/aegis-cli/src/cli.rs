@@ -57,6 +57,9 @@ pub(crate) enum Command {
     Db(DbCommand),
     /// Run the gate: agents call http://127.0.0.1:3100/{service}/path
     Gate(GateArgs),
+    /// Read and verify the audit ledger
+    #[command(subcommand)]
+    Ledger(LedgerCommand),
     /// See Aegis work end to end in a temporary directory (loopback only)
     Demo {
         /// Keep the temporary directory and print its path
@@ -275,6 +278,19 @@ pub(crate) enum ConfigCommand {
     },
     /// Show every setting, its value and where it came from (secrets masked)
     Show,
+}
+
+/// `aegis ledger …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum LedgerCommand {
+    /// Recompute the hash chain and check it ends at the recorded head
+    Verify,
+    /// The newest entries
+    Show {
+        /// How many entries
+        #[arg(long, short = 'n', default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        limit: u32,
+    },
 }
 
 /// `aegis key …`.

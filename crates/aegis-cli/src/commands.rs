@@ -8,4 +8,5 @@ pub(crate) mod doctor;
 pub(crate) mod gate;
 pub(crate) mod init;
 pub(crate) mod key;
+pub(crate) mod ledger;
 pub(crate) mod vault;

@@ -2,6 +2,7 @@
 //! turns every failure into one `error:` line (or a JSON object) and the exit code of SPEC.md
 //! §4.6. Panics are caught and reported as internal errors without their text.
 
+mod audit;
 mod certs;
 mod cli;
 mod commands;
@@ -19,7 +20,7 @@ use std::process::ExitCode;
 use clap::Parser as _;
 use clap::error::ErrorKind;
 
-use crate::cli::{Cli, Command, ConfigCommand, DbCommand, GateArgs, KeyCommand};
+use crate::cli::{Cli, Command, ConfigCommand, DbCommand, GateArgs, KeyCommand, LedgerCommand};
 use crate::context::Context;
 use crate::error::{CliError, EXIT_USAGE};
 
@@ -99,6 +100,13 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
             commands::db::backup(&ctx, output.as_deref()).await
         }
         Command::Demo { keep } => commands::demo::run(*keep).await,
+        Command::Ledger(command) => {
+            let ctx = Context::load(explicit, flags, json)?;
+            match command {
+                LedgerCommand::Verify => commands::ledger::verify(&ctx).await,
+                LedgerCommand::Show { limit } => commands::ledger::show(&ctx, *limit).await,
+            }
+        }
         Command::Gate(args) => {
             flags.extend(gate_flags(args)?);
             let ctx = Context::load(explicit, flags, json)?;

@@ -9,6 +9,7 @@ mod e2e {
     mod doctor;
     mod gate;
     mod init;
+    mod ledger;
     mod usage_errors;
     mod vault;
 }

@@ -7,6 +7,7 @@
 
 pub mod error;
 pub mod layout;
+pub mod ledger;
 pub mod registry;
 pub mod secure_fs;
 mod sqlite;

@@ -28,10 +28,16 @@ pub(crate) const REGISTRY_MIGRATIONS: &[Migration] = &[Migration {
 }];
 
 /// Migrations of each `vault.db`, in order.
-pub(crate) const VAULT_MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    sql: include_str!("../migrations/sqlite/vault/0001_vault.sql"),
-}];
+pub(crate) const VAULT_MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        sql: include_str!("../migrations/sqlite/vault/0001_vault.sql"),
+    },
+    Migration {
+        version: 2,
+        sql: include_str!("../migrations/sqlite/vault/0002_ledger.sql"),
+    },
+];
 
 /// The schema state of one database file, read without changing it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,6 +11,7 @@ use aegis_core::auth::{AuthType, InjectHeaderName, QueryParam};
 use aegis_core::credential::{Credential, InspectionMode};
 use aegis_core::crypto::KdfParams;
 use aegis_core::domain::DomainList;
+use aegis_core::ledger::{EntryContent, LedgerEntry};
 use aegis_core::names::{CredentialName, ServiceName, VaultName};
 use aegis_core::rate::Rate;
 use aegis_core::scopes::Scopes;
@@ -20,6 +21,7 @@ use sqlx::{Row, SqlitePool};
 
 use crate::error::StoreError;
 use crate::layout::DataDir;
+use crate::ledger;
 use crate::secure_fs;
 use crate::sqlite::{self, SchemaStatus, VAULT_MIGRATIONS};
 
@@ -40,6 +42,10 @@ pub struct VaultMeta {
     pub sealed: bool,
     /// When the vault was created.
     pub created_at: Timestamp,
+    /// Ed25519 public key of the ledger signing key.
+    pub ledger_public_key: Option<Vec<u8>>,
+    /// The ledger signing key's seed, wrapped with the `ledger-signing` subkey.
+    pub ledger_key_envelope: Option<Vec<u8>>,
 }
 
 /// A credential as stored: metadata, encrypted secret envelopes and the row MAC.
@@ -65,7 +71,7 @@ pub struct VaultStore {
 
 impl VaultStore {
     /// Creates `vaults/<name>/` (0700) and its `vault.db` (0600), migrates it, and stores the
-    /// vault's metadata with generation 1, all in one transaction.
+    /// vault's metadata with generation 1 and the first ledger entry, all in one transaction.
     ///
     /// # Errors
     /// [`StoreError::VaultExists`] when the database already exists; IO and database failures.
@@ -73,6 +79,7 @@ impl VaultStore {
         dir: &DataDir,
         meta: &VaultMeta,
         busy_timeout: Duration,
+        first_entry: EntryContent,
     ) -> Result<Self, StoreError> {
         let name = meta.name.as_str();
         let path = dir.vault_db(name);
@@ -92,7 +99,8 @@ impl VaultStore {
             .map_err(StoreError::db("creating the vault"))?;
         sqlx::query(
             "INSERT INTO vault_meta (singleton, id, name, salt, kdf_memory_kib, kdf_iterations, \
-             kdf_parallelism, key_check, sealed, created_at) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             kdf_parallelism, key_check, sealed, created_at, ledger_public_key, \
+             ledger_key_envelope) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(meta.id.to_string())
         .bind(name)
@@ -103,6 +111,8 @@ impl VaultStore {
         .bind(&meta.key_check)
         .bind(meta.sealed)
         .bind(meta.created_at.as_millis())
+        .bind(meta.ledger_public_key.as_ref())
+        .bind(meta.ledger_key_envelope.as_ref())
         .execute(&mut *tx)
         .await
         .map_err(StoreError::db("storing the vault metadata"))?;
@@ -110,6 +120,7 @@ impl VaultStore {
             .execute(&mut *tx)
             .await
             .map_err(StoreError::db("storing the generation"))?;
+        ledger::append_in(&mut tx, &meta.id, first_entry, now()).await?;
         tx.commit()
             .await
             .map_err(StoreError::db("creating the vault"))?;
@@ -198,7 +209,11 @@ impl VaultStore {
     ///
     /// # Errors
     /// [`StoreError::Conflict`] when the name is taken; database failures.
-    pub async fn insert_credential(&self, stored: &StoredCredential) -> Result<(), StoreError> {
+    pub async fn insert_credential(
+        &self,
+        stored: &StoredCredential,
+        entry: EntryContent,
+    ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         let taken: i64 = sqlx::query("SELECT count(*) FROM credentials WHERE name = ?")
             .bind(stored.credential.name.as_str())
@@ -221,6 +236,7 @@ impl VaultStore {
         .execute(&mut *tx)
         .await
         .map_err(StoreError::db("adding a credential"))?;
+        ledger::append_in(&mut tx, &self.meta.id, entry, now()).await?;
         tx.commit()
             .await
             .map_err(StoreError::db("adding a credential"))
@@ -230,7 +246,11 @@ impl VaultStore {
     ///
     /// # Errors
     /// [`StoreError::NotFound`] when the row is gone; database failures.
-    pub async fn replace_credential(&self, stored: &StoredCredential) -> Result<(), StoreError> {
+    pub async fn replace_credential(
+        &self,
+        stored: &StoredCredential,
+        entry: EntryContent,
+    ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         let deleted = sqlx::query("DELETE FROM credentials WHERE id = ?")
             .bind(stored.credential.id.to_string())
@@ -253,6 +273,7 @@ impl VaultStore {
         .execute(&mut *tx)
         .await
         .map_err(StoreError::db("updating a credential"))?;
+        ledger::append_in(&mut tx, &self.meta.id, entry, now()).await?;
         tx.commit()
             .await
             .map_err(StoreError::db("updating a credential"))
@@ -262,7 +283,11 @@ impl VaultStore {
     ///
     /// # Errors
     /// [`StoreError::NotFound`] when there is no such credential; database failures.
-    pub async fn remove_credential(&self, name: &CredentialName) -> Result<(), StoreError> {
+    pub async fn remove_credential(
+        &self,
+        name: &CredentialName,
+        entry: EntryContent,
+    ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         let deleted = sqlx::query("DELETE FROM credentials WHERE name = ?")
             .bind(name.as_str())
@@ -276,9 +301,88 @@ impl VaultStore {
                 name: name.to_string(),
             });
         }
+        ledger::append_in(&mut tx, &self.meta.id, entry, now()).await?;
         tx.commit()
             .await
             .map_err(StoreError::db("removing a credential"))
+    }
+
+    /// Appends one entry to the ledger in its own transaction (no generation bump: the ledger
+    /// is not configuration).
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn append(&self, entry: EntryContent) -> Result<LedgerEntry, StoreError> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(StoreError::db("starting an append"))?;
+        ledger::lock_for_append(&mut tx).await?;
+        let appended = ledger::append_in(&mut tx, &self.meta.id, entry, now()).await?;
+        tx.commit()
+            .await
+            .map_err(StoreError::db("appending to the ledger"))?;
+        Ok(appended)
+    }
+
+    /// Up to `limit` entries with ids above `after`, in chain order.
+    ///
+    /// # Errors
+    /// Database failures; [`StoreError::InvalidRow`] for a row that cannot be read back.
+    pub async fn ledger_entries(
+        &self,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<LedgerEntry>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {} FROM ledger WHERE id > ? ORDER BY id LIMIT ?",
+            ledger::LEDGER_COLUMNS
+        ))
+        .bind(i64::try_from(after).unwrap_or(i64::MAX))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::db("reading the ledger"))?;
+        rows.iter().map(ledger::entry_from_row).collect()
+    }
+
+    /// The chain head as recorded by the last append, if any entry exists.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn ledger_head(&self) -> Result<Option<ledger::LedgerHead>, StoreError> {
+        let row = sqlx::query("SELECT last_id, last_hash FROM ledger_head WHERE singleton = 1")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(StoreError::db("reading the ledger head"))?;
+        let Some(row) = row else { return Ok(None) };
+        let invalid = || StoreError::InvalidRow {
+            table: "ledger_head",
+            row: "1".to_owned(),
+            field: "last_hash",
+        };
+        let hash: Vec<u8> = row.get("last_hash");
+        Ok(Some(ledger::LedgerHead {
+            last_id: u64::try_from(row.get::<i64, _>("last_id")).map_err(|_| invalid())?,
+            last_hash: hash.try_into().map_err(|_| invalid())?,
+        }))
+    }
+
+    /// The newest `limit` entries, oldest first.
+    ///
+    /// # Errors
+    /// Database failures; [`StoreError::InvalidRow`] for a row that cannot be read back.
+    pub async fn ledger_tail(&self, limit: u32) -> Result<Vec<LedgerEntry>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {} FROM (SELECT * FROM ledger ORDER BY id DESC LIMIT ?) ORDER BY id",
+            ledger::LEDGER_COLUMNS
+        ))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::db("reading the ledger"))?;
+        rows.iter().map(ledger::entry_from_row).collect()
     }
 
     /// Schema version of this vault database.
@@ -411,7 +515,8 @@ fn credential_from_row(row: &SqliteRow) -> Result<StoredCredential, StoreError> 
 async fn read_meta(pool: &SqlitePool, path: &Path) -> Result<VaultMeta, StoreError> {
     let row = sqlx::query(
         "SELECT id, name, salt, kdf_memory_kib, kdf_iterations, kdf_parallelism, key_check, \
-         sealed, created_at FROM vault_meta WHERE singleton = 1",
+         sealed, created_at, ledger_public_key, ledger_key_envelope FROM vault_meta \
+         WHERE singleton = 1",
     )
     .fetch_optional(pool)
     .await
@@ -441,5 +546,11 @@ async fn read_meta(pool: &SqlitePool, path: &Path) -> Result<VaultMeta, StoreErr
         key_check: row.get("key_check"),
         sealed: row.get("sealed"),
         created_at: Timestamp::from_millis(row.get("created_at")),
+        ledger_public_key: row.get("ledger_public_key"),
+        ledger_key_envelope: row.get("ledger_key_envelope"),
     })
+}
+
+fn now() -> Timestamp {
+    Timestamp::from_system_time(std::time::SystemTime::now())
 }

@@ -7,6 +7,7 @@ use aegis_core::auth::AuthType;
 use aegis_core::credential::{Credential, InspectionMode};
 use aegis_core::crypto::{CryptoError, KdfParams, MasterKey, SecretField, VaultKeys, random_uuid};
 use aegis_core::domain::DomainList;
+use aegis_core::ledger::{EntryContent, SystemEvent, Via};
 use aegis_core::names::{CredentialName, ServiceName, VaultName};
 use aegis_core::scopes::Scopes;
 use aegis_core::timestamp::Timestamp;
@@ -44,8 +45,10 @@ async fn fixture() -> Fixture {
         key_check: keys.key_check_value().to_vec(),
         sealed: false,
         created_at: Timestamp::from_millis(1),
+        ledger_public_key: None,
+        ledger_key_envelope: None,
     };
-    let store = VaultStore::create(&data, &meta, BUSY)
+    let store = VaultStore::create(&data, &meta, BUSY, entry(SystemEvent::VaultCreated))
         .await
         .expect("create vault");
     registry
@@ -62,6 +65,10 @@ async fn fixture() -> Fixture {
         store,
         keys,
     }
+}
+
+fn entry(event: SystemEvent) -> EntryContent {
+    EntryContent::system(event, Via::Cli, "store-test")
 }
 
 fn credential(name: &str) -> Credential {
@@ -115,8 +122,14 @@ async fn ciphertext_copied_onto_another_row_fails_to_decrypt() {
     let fx = fixture().await;
     let a = sealed(&fx, credential("alpha"), b"secret-of-alpha-123");
     let b = sealed(&fx, credential("bravo"), b"secret-of-bravo-456");
-    fx.store.insert_credential(&a).await.expect("insert a");
-    fx.store.insert_credential(&b).await.expect("insert b");
+    fx.store
+        .insert_credential(&a, entry(SystemEvent::CredentialAdded))
+        .await
+        .expect("insert a");
+    fx.store
+        .insert_credential(&b, entry(SystemEvent::CredentialAdded))
+        .await
+        .expect("insert b");
 
     let pool = raw_pool(&fx).await;
     sqlx::query("UPDATE credentials SET secret = (SELECT secret FROM credentials WHERE name = 'alpha') WHERE name = 'bravo'")
@@ -158,7 +171,10 @@ async fn ciphertext_copied_onto_another_row_fails_to_decrypt() {
 async fn metadata_edited_in_the_file_fails_the_row_mac() {
     let fx = fixture().await;
     let a = sealed(&fx, credential("alpha"), b"secret-of-alpha-123");
-    fx.store.insert_credential(&a).await.expect("insert");
+    fx.store
+        .insert_credential(&a, entry(SystemEvent::CredentialAdded))
+        .await
+        .expect("insert");
     let pool = raw_pool(&fx).await;
     sqlx::query("UPDATE credentials SET domains = 'evil.example.net'")
         .execute(&pool)
@@ -179,17 +195,26 @@ async fn every_write_bumps_the_generation() {
     let fx = fixture().await;
     assert_eq!(fx.store.generation().await.expect("gen"), 1);
     let a = sealed(&fx, credential("alpha"), b"secret-of-alpha-123");
-    fx.store.insert_credential(&a).await.expect("insert");
+    fx.store
+        .insert_credential(&a, entry(SystemEvent::CredentialAdded))
+        .await
+        .expect("insert");
     assert_eq!(fx.store.generation().await.expect("gen"), 2);
-    fx.store.replace_credential(&a).await.expect("replace");
+    fx.store
+        .replace_credential(&a, entry(SystemEvent::CredentialUpdated))
+        .await
+        .expect("replace");
     assert_eq!(fx.store.generation().await.expect("gen"), 3);
     fx.store
-        .remove_credential(&a.credential.name)
+        .remove_credential(&a.credential.name, entry(SystemEvent::CredentialRemoved))
         .await
         .expect("remove");
     assert_eq!(fx.store.generation().await.expect("gen"), 4);
     // A failed write leaves the generation alone.
-    let missing = fx.store.remove_credential(&a.credential.name).await;
+    let missing = fx
+        .store
+        .remove_credential(&a.credential.name, entry(SystemEvent::CredentialRemoved))
+        .await;
     assert!(matches!(missing, Err(StoreError::NotFound { .. })));
     assert_eq!(fx.store.generation().await.expect("gen"), 4);
 }
@@ -198,12 +223,18 @@ async fn every_write_bumps_the_generation() {
 async fn duplicate_names_conflict() {
     let fx = fixture().await;
     fx.store
-        .insert_credential(&sealed(&fx, credential("alpha"), b"one-secret-123"))
+        .insert_credential(
+            &sealed(&fx, credential("alpha"), b"one-secret-123"),
+            entry(SystemEvent::CredentialAdded),
+        )
         .await
         .expect("insert");
     let again = fx
         .store
-        .insert_credential(&sealed(&fx, credential("alpha"), b"two-secret-456"))
+        .insert_credential(
+            &sealed(&fx, credential("alpha"), b"two-secret-456"),
+            entry(SystemEvent::CredentialAdded),
+        )
         .await;
     assert!(matches!(
         again,
@@ -232,14 +263,14 @@ async fn a_schema_newer_than_the_binary_is_refused() {
             err,
             StoreError::SchemaTooNew {
                 found: 99,
-                supported: 1
+                supported: 2
             }
         ),
         "{err}"
     );
     assert_eq!(
         err.to_string(),
-        "database schema version 99 is newer than this aegis supports (1)"
+        "database schema version 99 is newer than this aegis supports (2)"
     );
 }
 
@@ -272,11 +303,51 @@ async fn concurrent_writers_from_two_handles_all_commit() {
             second.clone()
         };
         let row = sealed(&fx, credential(&format!("c{i}")), b"concurrent-secret");
-        tasks.spawn(async move { store.insert_credential(&row).await });
+        tasks.spawn(async move {
+            store
+                .insert_credential(&row, entry(SystemEvent::CredentialAdded))
+                .await
+        });
     }
     while let Some(result) = tasks.join_next().await {
         result.expect("task").expect("insert committed");
     }
     assert_eq!(fx.store.credentials().await.expect("list").len(), 20);
     assert_eq!(fx.store.generation().await.expect("gen"), 21);
+}
+
+#[tokio::test]
+async fn upgrading_a_v1_vault_keeps_a_private_backup_first() {
+    let fx = fixture().await;
+    let pool = raw_pool(&fx).await;
+    // Turn the database back into what version 1 wrote.
+    sqlx::raw_sql(
+        "DROP TABLE ledger; DROP TABLE ledger_head; DROP TABLE ledger_checkpoints; \
+         ALTER TABLE vault_meta DROP COLUMN ledger_public_key; \
+         ALTER TABLE vault_meta DROP COLUMN ledger_key_envelope; \
+         DELETE FROM schema_version WHERE version = 2;",
+    )
+    .execute(&pool)
+    .await
+    .expect("downgrade to v1");
+    pool.close().await;
+    fx.store.clone().close().await;
+    let name = VaultName::parse("default").expect("name");
+    let reopened = VaultStore::open(&fx.data, &name, BUSY)
+        .await
+        .expect("upgrade");
+    let status = reopened.schema_status().await.expect("status");
+    assert_eq!((status.current, status.latest), (2, 2));
+    let backup =
+        std::path::PathBuf::from(format!("{}.bak-v1", fx.data.vault_db("default").display()));
+    assert!(backup.is_file(), "a copy of the v1 file is kept");
+    assert_eq!(
+        aegis_store::secure_fs::mode_of(&backup).expect("mode"),
+        0o600
+    );
+    let appended = reopened
+        .append(entry(SystemEvent::ConfigChanged))
+        .await
+        .expect("the upgraded vault takes ledger entries");
+    assert_eq!(appended.id(), 1);
 }

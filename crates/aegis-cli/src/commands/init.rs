@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use aegis_core::crypto::{KdfParams, MasterKey, VaultKeys, random_uuid};
+use aegis_core::ledger::{LedgerSigningKey, SystemEvent, key_id};
 use aegis_core::timestamp::Timestamp;
 use aegis_store::registry::{Registry, VaultRecord};
 use aegis_store::vault::{VaultMeta, VaultStore};
@@ -12,7 +13,7 @@ use secrecy::ExposeSecret;
 use crate::cli::InitArgs;
 use crate::context::Context;
 use crate::error::CliError;
-use crate::{certs, config_file, output};
+use crate::{audit, certs, config_file, output};
 
 /// Runs `aegis init`.
 pub(crate) async fn run(ctx: &Context, args: &InitArgs) -> Result<(), CliError> {
@@ -51,6 +52,10 @@ pub(crate) async fn run(ctx: &Context, args: &InitArgs) -> Result<(), CliError> 
     })
     .await
     .map_err(|_| CliError::internal())??;
+    let signing = LedgerSigningKey::generate().map_err(|_| CliError::internal())?;
+    let envelope = signing
+        .wrap(keys.ledger_signing_key(), &vault_id)
+        .map_err(|_| CliError::internal())?;
     let meta = VaultMeta {
         id: vault_id,
         name: ctx.vault.clone(),
@@ -59,8 +64,15 @@ pub(crate) async fn run(ctx: &Context, args: &InitArgs) -> Result<(), CliError> 
         key_check: keys.key_check_value().to_vec(),
         sealed: false,
         created_at: now,
+        ledger_public_key: Some(signing.public_key().to_vec()),
+        ledger_key_envelope: Some(envelope),
     };
-    let store = VaultStore::create(&ctx.data_dir, &meta, ctx.busy_timeout()).await?;
+    let mut detail = serde_json::Map::new();
+    detail.insert("vault".into(), ctx.vault.as_str().into());
+    detail.insert("vault_id".into(), vault_id.to_string().into());
+    detail.insert("ledger_key_id".into(), key_id(&signing.public_key()).into());
+    let first = audit::cli_event(SystemEvent::VaultCreated).with_detail(detail);
+    let store = VaultStore::create(&ctx.data_dir, &meta, ctx.busy_timeout(), first).await?;
     registry
         .register(&VaultRecord {
             id: vault_id,

@@ -5,6 +5,7 @@ use std::time::SystemTime;
 use aegis_core::credential::{Credential, check_secret};
 use aegis_core::crypto::{SecretField, VaultKeys, random_uuid};
 use aegis_core::domain::DomainList;
+use aegis_core::ledger::SystemEvent;
 use aegis_core::timestamp::Timestamp;
 use aegis_store::vault::{StoredCredential, VaultStore};
 use secrecy::{ExposeSecret, SecretString};
@@ -13,7 +14,7 @@ use serde_json::{Value, json};
 use crate::cli::{AddArgs, RemoveArgs, RotateArgs, UpdateArgs, VaultCommand};
 use crate::context::Context;
 use crate::error::CliError;
-use crate::{output, secret_input};
+use crate::{audit, output, secret_input};
 
 /// Runs one `aegis vault` subcommand.
 pub(crate) async fn run(ctx: &Context, command: &VaultCommand) -> Result<(), CliError> {
@@ -67,7 +68,12 @@ async fn add(ctx: &Context, args: &AddArgs) -> Result<(), CliError> {
         output::warn("the secret is shorter than 8 bytes; body inspection will not look for it");
     }
     let stored = seal(&keys, &store, credential, &secret, None)?;
-    store.insert_credential(&stored).await?;
+    let entry = audit::credential_event(
+        SystemEvent::CredentialAdded,
+        &stored.credential,
+        audit::describe(&stored.credential),
+    );
+    store.insert_credential(&stored, entry).await?;
     print_credential(ctx, &stored.credential, now, "added");
     Ok(())
 }
@@ -130,7 +136,9 @@ async fn list(ctx: &Context) -> Result<(), CliError> {
 async fn remove(ctx: &Context, args: &RemoveArgs) -> Result<(), CliError> {
     let store = ctx.vault_store().await?;
     let _keys = ctx.unlock(&store).await?;
-    store.remove_credential(&args.name).await?;
+    let entry =
+        audit::cli_event(SystemEvent::CredentialRemoved).with_credential(args.name.as_str());
+    store.remove_credential(&args.name, entry).await?;
     if ctx.json {
         output::json(&json!({ "removed": args.name.as_str() }));
     } else {
@@ -203,7 +211,13 @@ async fn rotate(ctx: &Context, args: &RotateArgs) -> Result<(), CliError> {
         let keep = grace.map(|_| &old_secret);
         seal(&keys, &store, credential, &secret, keep)?
     };
-    store.replace_credential(&stored).await?;
+    let mut detail = serde_json::Map::new();
+    detail.insert("rollback".into(), args.rollback.into());
+    if let Some(until) = stored.credential.previous_until {
+        detail.insert("grace_until".into(), until.to_rfc3339().into());
+    }
+    let entry = audit::credential_event(SystemEvent::CredentialRotated, &stored.credential, detail);
+    store.replace_credential(&stored, entry).await?;
     let verb = if args.rollback {
         "rolled back"
     } else {
@@ -302,7 +316,12 @@ async fn update(ctx: &Context, args: &UpdateArgs) -> Result<(), CliError> {
         previous_secret: current.previous_secret.clone(),
         mac,
     };
-    store.replace_credential(&stored).await?;
+    let entry = audit::credential_event(
+        SystemEvent::CredentialUpdated,
+        &stored.credential,
+        audit::changes(&current.credential, &stored.credential),
+    );
+    store.replace_credential(&stored, entry).await?;
     print_credential(ctx, &stored.credential, now, "updated");
     Ok(())
 }

@@ -691,7 +691,12 @@ fn an_expired_credential_is_denied_with_credential_expired() {
         row.mac = keys
             .row_mac(&row.credential.canonical_encoding(&meta.id))
             .to_vec();
-        store.replace_credential(&row).await.expect("write");
+        let entry = aegis_core::ledger::EntryContent::system(
+            aegis_core::ledger::SystemEvent::CredentialUpdated,
+            aegis_core::ledger::Via::Cli,
+            "test",
+        );
+        store.replace_credential(&row, entry).await.expect("write");
         store.close().await;
     });
     let denied =

@@ -1,0 +1,100 @@
+//! `aegis ledger verify` and `aegis ledger show`: reading the vault's hash-chained audit ledger.
+//! Neither needs the master key.
+
+use aegis_core::ledger::{ChainAnchor, LedgerEntry, verify_chain_from};
+use serde_json::json;
+
+use crate::context::Context;
+use crate::error::CliError;
+use crate::output;
+
+/// Entries read per page while verifying.
+const PAGE: u32 = 10_000;
+
+/// Runs `aegis ledger verify`: walks the whole chain, recomputing every hash, and checks that
+/// it ends at the recorded head.
+pub(crate) async fn verify(ctx: &Context) -> Result<(), CliError> {
+    let store = ctx.vault_store().await?;
+    let mut anchor = ChainAnchor::genesis(&store.meta().id);
+    let mut count = 0u64;
+    loop {
+        let page = store.ledger_entries(anchor.id, PAGE).await?;
+        let Some(last) = page.last() else { break };
+        let verified = verify_chain_from(page.iter(), anchor).map_err(|e| broken(e.to_string()))?;
+        count += verified.count;
+        anchor = ChainAnchor {
+            id: last.id(),
+            hash: verified.head,
+        };
+    }
+    if let Some(head) = store.ledger_head().await?
+        && (head.last_id != anchor.id || head.last_hash != anchor.hash)
+    {
+        let first_missing = anchor.id + 1;
+        let reason = if head.last_id > anchor.id {
+            format!("missing entries {first_missing}–{}", head.last_id)
+        } else {
+            "hash mismatch with the recorded head".to_owned()
+        };
+        return Err(broken(format!(
+            "ledger chain broken at entry {first_missing}: {reason}"
+        )));
+    }
+    let head = hex::encode(anchor.hash);
+    if ctx.json {
+        output::json(&json!({ "ok": true, "entries": count, "head": head }));
+    } else {
+        output::line(format!("ok {count} entries, head {head}"));
+    }
+    Ok(())
+}
+
+/// Runs `aegis ledger show [--limit N]`: the newest entries, oldest first.
+pub(crate) async fn show(ctx: &Context, limit: u32) -> Result<(), CliError> {
+    let store = ctx.vault_store().await?;
+    let entries = store.ledger_tail(limit).await?;
+    if ctx.json {
+        output::json(&serde_json::Value::Array(
+            entries.iter().map(LedgerEntry::to_json).collect(),
+        ));
+        return Ok(());
+    }
+    let rows = entries
+        .iter()
+        .map(|e| {
+            let c = e.content();
+            let what = c
+                .event()
+                .map(|ev| ev.as_str().to_owned())
+                .or_else(|| c.outcome().map(|o| o.as_str().to_owned()))
+                .unwrap_or_default();
+            vec![
+                e.id().to_string(),
+                e.ts().to_rfc3339(),
+                c.via().as_str().to_owned(),
+                what,
+                c.credential().unwrap_or("-").to_owned(),
+                c.service().unwrap_or("-").to_owned(),
+                c.denial_code().unwrap_or("-").to_owned(),
+            ]
+        })
+        .collect();
+    output::table(
+        &[
+            "id",
+            "time",
+            "via",
+            "event",
+            "credential",
+            "service",
+            "code",
+        ],
+        rows,
+    );
+    Ok(())
+}
+
+fn broken(message: String) -> CliError {
+    CliError::failure("ledger_broken", message)
+        .with_hint("restore the vault database from a backup and compare")
+}

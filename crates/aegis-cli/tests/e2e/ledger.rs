@@ -1,0 +1,130 @@
+//! The audit ledger as the CLI writes and verifies it: every vault change is an entry, and any
+//! edit of the ledger table made behind Aegis's back is found by `ledger verify`.
+
+use super::support::{TestEnv, add, assert_error, initialised};
+
+/// Five entries: vault_created, credential_added, _updated, _rotated, _removed.
+fn five_entries() -> TestEnv {
+    let env = initialised();
+    add(
+        &env,
+        "gh",
+        "github",
+        "api.github.com",
+        "ghp_ledger_secret_123456",
+    );
+    assert_eq!(
+        env.run(["vault", "update", "-n", "gh", "--scopes", "read"], "")
+            .code,
+        0
+    );
+    assert_eq!(
+        env.run(
+            ["vault", "rotate", "-n", "gh"],
+            "ghp_rotated_secret_654321\n"
+        )
+        .code,
+        0
+    );
+    assert_eq!(env.run(["vault", "remove", "-n", "gh"], "").code, 0);
+    env
+}
+
+fn sql(env: &TestEnv, statement: &str) {
+    let db = env.data_dir().join("vaults/default/vault.db");
+    let status = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.executescript(sys.argv[2]); c.commit()",
+            db.to_str().expect("utf-8"),
+            statement,
+        ])
+        .status()
+        .expect("python3");
+    assert!(status.success(), "{statement}");
+}
+
+#[test]
+fn every_vault_change_is_an_entry_and_the_chain_verifies() {
+    let env = five_entries();
+    let show = env.run(["ledger", "show", "--json"], "");
+    assert_eq!(show.code, 0, "{}", show.stderr);
+    let entries = show.json();
+    let events: Vec<&str> = entries
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|e| e["event"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        events,
+        [
+            "vault_created",
+            "credential_added",
+            "credential_updated",
+            "credential_rotated",
+            "credential_removed"
+        ]
+    );
+    assert_eq!(
+        entries[2]["detail"]["changed_fields"]["scopes"]["new"],
+        "read"
+    );
+    assert!(!show.stdout.contains("ghp_"), "no secret in the ledger");
+    let verify = env.run(["ledger", "verify"], "");
+    assert_eq!(verify.code, 0, "{}", verify.stderr);
+    assert!(
+        verify.stdout.starts_with("ok 5 entries, head "),
+        "{}",
+        verify.stdout
+    );
+}
+
+#[test]
+fn tampering_with_any_row_is_found_and_named() {
+    let cases = [
+        (
+            "UPDATE ledger SET credential = 'other' WHERE id = 2",
+            "entry 2: hash mismatch",
+        ),
+        (
+            "UPDATE ledger SET ts = ts + 1 WHERE id = 3",
+            "entry 3: hash mismatch",
+        ),
+        (
+            "DELETE FROM ledger WHERE id = 3",
+            "entry 4: missing entries 3–3",
+        ),
+        (
+            "DELETE FROM ledger WHERE id = 5",
+            "entry 5: missing entries 5–5",
+        ),
+        (
+            "INSERT INTO ledger SELECT 6, ts, kind, outcome, event, request_id, via, instance, actor, agent, \
+             credential, service, method, target_host, path, status_code, denial_code, latency_ms, bytes_in, \
+             bytes_out, detail, prev_hash, hash FROM ledger WHERE id = 2",
+            "entry 6",
+        ),
+        (
+            "UPDATE ledger SET id = 100 WHERE id = 2; UPDATE ledger SET id = 2 WHERE id = 3; \
+             UPDATE ledger SET id = 3 WHERE id = 100",
+            "entry 2",
+        ),
+    ];
+    for (statement, needle) in cases {
+        let env = five_entries();
+        sql(&env, statement);
+        let run = env.run(["ledger", "verify"], "");
+        assert_error(&run, 1, "ledger chain broken at ");
+        assert!(run.stderr.contains(needle), "{statement}: {}", run.stderr);
+    }
+}
+
+#[test]
+fn verify_needs_no_master_key() {
+    let mut env = five_entries();
+    env.unset_env("AEGIS_MASTER_KEY");
+    let run = env.run(["ledger", "verify", "--json"], "");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.json()["entries"], 5);
+}
