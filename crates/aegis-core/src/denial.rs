@@ -107,6 +107,9 @@ pub enum Denial {
     /// The gate is draining.
     #[error("the gate is shutting down; retry later")]
     ShuttingDown,
+    /// The ledger could not accept the entry in time.
+    #[error("the audit ledger could not record this request in time; check disk and database")]
+    LedgerUnavailable,
     /// Could not connect to the upstream.
     #[error("the upstream could not be reached")]
     UpstreamUnreachable,
@@ -153,6 +156,7 @@ impl Denial {
             Self::BodyBlocked { .. } => "body_blocked",
             Self::VaultSealed => "vault_sealed",
             Self::ShuttingDown => "shutting_down",
+            Self::LedgerUnavailable => "ledger_unavailable",
             Self::UpstreamUnreachable => "upstream_unreachable",
             Self::UpstreamTls => "upstream_tls",
             Self::UpstreamTimeout => "upstream_timeout",
@@ -178,7 +182,7 @@ impl Denial {
             Self::AgentAuthRequired | Self::AgentAuthFailed => 401,
             Self::CredentialAmbiguous { .. } => 409,
             Self::RateLimited { .. } => 429,
-            Self::VaultSealed | Self::ShuttingDown => 503,
+            Self::VaultSealed | Self::ShuttingDown | Self::LedgerUnavailable => 503,
             Self::UpstreamUnreachable | Self::UpstreamTls => 502,
             Self::UpstreamTimeout => 504,
             Self::Internal => 500,
@@ -192,6 +196,7 @@ impl Denial {
             | Self::UpstreamTls
             | Self::UpstreamTimeout
             | Self::Internal
+            | Self::LedgerUnavailable
             | Self::RequestTimeout
             | Self::ShuttingDown => Outcome::Error,
             _ => Outcome::Blocked,
@@ -258,6 +263,7 @@ mod tests {
             },
             Denial::VaultSealed,
             Denial::ShuttingDown,
+            Denial::LedgerUnavailable,
             Denial::UpstreamUnreachable,
             Denial::UpstreamTls,
             Denial::UpstreamTimeout,

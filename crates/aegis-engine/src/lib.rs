@@ -2,6 +2,7 @@
 //! and its reload task, the ordered checks, rate limiters, upstream forwarding with credential
 //! injection, and response redaction.
 
+pub(crate) mod audit;
 pub mod body;
 pub mod error;
 pub mod holder;

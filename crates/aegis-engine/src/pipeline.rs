@@ -19,7 +19,9 @@ use aegis_core::credential::InspectionMode;
 use aegis_core::denial::Denial;
 use aegis_core::domain::{Host, Scheme};
 use aegis_core::timestamp::Timestamp;
+use aegis_store::ledger_writer::LedgerWriter;
 
+use crate::audit::{AuditedBody, RequestAudit};
 use crate::body::{CappedBody, Encoding, IdleBody, RedactingBody};
 use crate::holder::SnapshotHolder;
 use crate::inject;
@@ -87,6 +89,8 @@ pub struct Pipeline {
     settings: PipelineSettings,
     draining: AtomicBool,
     redactions: Arc<AtomicU64>,
+    ledger: Option<LedgerWriter>,
+    instance: String,
 }
 
 impl Pipeline {
@@ -103,6 +107,8 @@ impl Pipeline {
             settings,
             draining: AtomicBool::new(false),
             redactions: Arc::new(AtomicU64::new(0)),
+            ledger: None,
+            instance: String::new(),
         }
     }
 
@@ -126,11 +132,67 @@ impl Pipeline {
         self.redactions.load(Ordering::Relaxed)
     }
 
-    /// Runs one request through every step and forwards it.
+    /// Records every decision in the ledger through `writer`; `instance` names this process.
+    pub fn with_ledger(mut self, writer: LedgerWriter, instance: String) -> Self {
+        self.ledger = Some(writer);
+        self.instance = instance;
+        self
+    }
+
+    /// Runs one request through every step, forwards it, and records the decision in the
+    /// ledger (a refusal at once; an allowed request when its response has been relayed).
     ///
     /// # Errors
-    /// The [`Denial`] of the step that refused, or of the upstream failure.
+    /// The [`Denial`] of the step that refused, or of the upstream failure;
+    /// [`Denial::LedgerUnavailable`] when the decision could not be recorded in time.
     pub async fn handle<B>(&self, intent: Intent<B>) -> Result<http::Response<ProxyBody>, Denial>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let method = intent.request.method().as_str().to_owned();
+        let target = intent
+            .request
+            .uri()
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_owned();
+        let via = match intent.via {
+            Via::Gate => aegis_core::ledger::Via::Gate,
+            Via::Mcp => aegis_core::ledger::Via::Mcp,
+        };
+        let mut audit =
+            RequestAudit::new(&intent.request_id, via, &self.instance, &method, &target);
+        if let Ok(route) = checks::route::parse_route(&method, &target) {
+            audit.service(route.service);
+        }
+        match self.handle_inner(intent, &mut audit).await {
+            Ok(response) => {
+                if audit.slot.is_none() {
+                    return Ok(response);
+                }
+                let status = response.status().as_u16();
+                Ok(response.map(|body| AuditedBody::new(body, audit, status).boxed_unsync()))
+            }
+            Err(denial) => {
+                let entry = audit.denied(&denial);
+                if let Some(slot) = audit.slot.take() {
+                    slot.commit(entry);
+                } else if let Some(writer) = &self.ledger
+                    && writer.record(entry).await.is_err()
+                {
+                    return Err(Denial::LedgerUnavailable);
+                }
+                Err(denial)
+            }
+        }
+    }
+
+    async fn handle_inner<B>(
+        &self,
+        intent: Intent<B>,
+        audit: &mut RequestAudit,
+    ) -> Result<http::Response<ProxyBody>, Denial>
     where
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
@@ -173,6 +235,11 @@ impl Pipeline {
         let credential = snapshot
             .credential(admission.credential_index())
             .ok_or(Denial::Internal)?;
+        audit.admitted(
+            admission.service(),
+            credential.name.as_str(),
+            &admission.target().to_string(),
+        );
         // Step 8: limits.
         if let Some(rate) = credential.rate_limit {
             let now_ms = u64::try_from(now.as_millis()).unwrap_or(0);
@@ -224,6 +291,14 @@ impl Pipeline {
             }
         };
 
+        // The decision's ledger slot is reserved before the secret is revealed.
+        if let Some(writer) = &self.ledger {
+            let slot = writer
+                .reserve(audit.abandoned())
+                .await
+                .map_err(|_| Denial::LedgerUnavailable)?;
+            audit.slot = Some(slot);
+        }
         let mut permit = admission.into_permit();
         let secret = snapshot.secrets().reveal(&permit).ok_or(Denial::Internal)?;
         if let Some(rewritten) = inject::inject(

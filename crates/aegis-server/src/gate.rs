@@ -85,6 +85,7 @@ pub async fn serve(
     force: CancellationToken,
 ) -> ShutdownReport {
     let graceful = GracefulShutdown::new();
+    let mut connections = tokio::task::JoinSet::new();
     let requests = Arc::new(AtomicU64::new(0));
     let acceptor = options.tls.clone().map(tokio_rustls::TlsAcceptor::from);
     loop {
@@ -102,6 +103,8 @@ pub async fn serve(
             }
         };
         let _ = stream.set_nodelay(true);
+        // Reap finished connections so the set only holds live ones.
+        while connections.try_join_next().is_some() {}
         let pipeline = pipeline.clone();
         let options_for_conn = options.clone();
         let counter = requests.clone();
@@ -120,13 +123,15 @@ pub async fn serve(
                     .header_read_timeout(options.header_read_timeout)
                     .max_buf_size(options.max_header_bytes.max(8192));
                 let connection = builder.serve_connection(TokioIo::new(stream), service);
-                tokio::spawn(watcher.watch(connection));
+                connections.spawn(async move {
+                    let _ = watcher.watch(connection).await;
+                });
             }
             Some(acceptor) => {
                 let acceptor = acceptor.clone();
                 let handshake_deadline = options.header_read_timeout;
                 let max_header_bytes = options.max_header_bytes.max(8192);
-                tokio::spawn(async move {
+                connections.spawn(async move {
                     let Ok(Ok(tls)) =
                         tokio::time::timeout(handshake_deadline, acceptor.accept(stream)).await
                     else {
@@ -157,6 +162,10 @@ pub async fn serve(
         outcome = tokio::time::timeout(options.shutdown_grace, graceful.shutdown()) => outcome.is_ok(),
         () = force.cancelled() => false,
     };
+    // Whatever is still running is cancelled: dropping a connection drops its requests, whose
+    // ledger entries are then recorded as cut off.
+    connections.abort_all();
+    while connections.join_next().await.is_some() {}
     ShutdownReport {
         drained,
         requests: requests.load(Ordering::Relaxed),

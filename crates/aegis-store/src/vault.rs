@@ -326,6 +326,28 @@ impl VaultStore {
         Ok(appended)
     }
 
+    /// Appends several entries in one transaction (group commit), in order.
+    ///
+    /// # Errors
+    /// Database failures; nothing is written then.
+    pub async fn append_batch(&self, entries: Vec<EntryContent>) -> Result<u64, StoreError> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(StoreError::db("starting an append"))?;
+        ledger::lock_for_append(&mut tx).await?;
+        let count = entries.len() as u64;
+        let at = now();
+        for entry in entries {
+            ledger::append_in(&mut tx, &self.meta.id, entry, at).await?;
+        }
+        tx.commit()
+            .await
+            .map_err(StoreError::db("appending to the ledger"))?;
+        Ok(count)
+    }
+
     /// Up to `limit` entries with ids above `after`, in chain order.
     ///
     /// # Errors

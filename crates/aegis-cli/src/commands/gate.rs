@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use aegis_core::checks::CheckSettings;
 use aegis_core::checks::origin::OriginPolicy;
 use aegis_core::config::ConfigEnum as _;
+use aegis_core::ledger::{EntryContent, SystemEvent, Via as LedgerVia};
 use aegis_core::timestamp::Timestamp;
 use aegis_engine::holder::SnapshotHolder;
 use aegis_engine::snapshot_loader::build_snapshot;
@@ -18,6 +19,7 @@ use aegis_engine::upstream::{UpstreamClient, UpstreamSettings};
 use aegis_engine::{Pipeline, PipelineSettings};
 use aegis_server::gate::{self, GateOptions, HealthInfo};
 use aegis_server::{ServeError, tls};
+use aegis_store::ledger_writer::{self, WriterSettings};
 
 use crate::cli::GateArgs;
 use crate::context::Context;
@@ -55,7 +57,20 @@ pub(crate) async fn run(ctx: &Context, args: &GateArgs) -> Result<(), CliError> 
         }
         _ => None,
     };
-    let pipeline = Arc::new(Pipeline::new(
+    let instance = format!("gate-{}", std::process::id());
+    let ledger_config = &config.ledger;
+    let writer_close = CancellationToken::new();
+    let (writer, writer_task) = ledger_writer::spawn(
+        store.clone(),
+        WriterSettings {
+            capacity: usize::try_from(ledger_config.queue_capacity).unwrap_or(10_000),
+            batch_max: usize::try_from(ledger_config.batch_max_entries).unwrap_or(512),
+            batch_delay: ledger_config.batch_max_delay,
+            enqueue_timeout: ledger_config.enqueue_timeout,
+        },
+        writer_close.clone(),
+    );
+    let pipeline = Pipeline::new(
         holder.clone(),
         client,
         PipelineSettings {
@@ -73,7 +88,8 @@ pub(crate) async fn run(ctx: &Context, args: &GateArgs) -> Result<(), CliError> 
             max_inspect_bytes: gate_config.max_inspect_bytes,
             pass_oversize_inspection: gate_config.oversize_inspection.as_str() == "pass",
         },
-    ));
+    );
+    let pipeline = Arc::new(pipeline.with_ledger(writer, instance.clone()));
 
     let addr = SocketAddr::new(gate_config.bind, gate_config.port);
     let listener = gate::bind(addr).await.map_err(|e| match e {
@@ -112,6 +128,25 @@ pub(crate) async fn run(ctx: &Context, args: &GateArgs) -> Result<(), CliError> 
             "response redaction is off: an upstream that echoes a secret hands it to the agent",
         );
     }
+    let mut detail = serde_json::Map::new();
+    detail.insert("bind".into(), bound.to_string().into());
+    detail.insert("tls".into(), tls_config.is_some().into());
+    detail.insert(
+        "agent_auth_required".into(),
+        gate_config.require_agent_auth.into(),
+    );
+    detail.insert(
+        "policy_mode".into(),
+        gate_config.policy_mode.as_str().into(),
+    );
+    let started = EntryContent::system(SystemEvent::GateStarted, LedgerVia::System, &instance)
+        .with_detail(detail);
+    store.append(started).await.map_err(|e| {
+        CliError::failure(
+            "ledger_unavailable",
+            format!("cannot record gate_started: {e}"),
+        )
+    })?;
     let scheme = if tls_config.is_some() {
         "https"
     } else {
@@ -151,6 +186,19 @@ pub(crate) async fn run(ctx: &Context, args: &GateArgs) -> Result<(), CliError> 
     .await;
     stop.cancel();
     let _ = reload.await;
+    // Every queued and reserved entry is committed before the stop entry.
+    writer_close.cancel();
+    let _ = writer_task.await;
+    let mut detail = serde_json::Map::new();
+    detail.insert("requests".into(), report.requests.into());
+    detail.insert("drained".into(), report.drained.into());
+    let stopped = EntryContent::system(SystemEvent::GateStopped, LedgerVia::System, &instance)
+        .with_detail(detail);
+    if let Err(err) = store.append(stopped).await {
+        output::warn(format!(
+            "could not record gate_stopped in the ledger: {err}"
+        ));
+    }
     store.close().await;
     output::line(format!(
         "aegis gate stopped ({} requests; {})",

@@ -913,3 +913,87 @@ fn the_response_deadline_starts_after_the_upload_and_a_silent_upstream_times_out
         started.elapsed()
     );
 }
+
+#[test]
+fn every_gate_decision_is_in_a_chain_that_verifies() {
+    let w = World::new();
+    let host = w.upstream.host();
+    w.add(
+        &["-n", "svc", "-s", "svc", "-d", &host, "--scopes", "read"],
+        SECRET,
+    );
+    let mut gate = w.gate(&[]);
+    let mut threads = Vec::new();
+    for i in 0..40 {
+        let base = gate.base.clone();
+        threads.push(std::thread::spawn(move || {
+            if i % 4 == 0 {
+                curl(&["-X", "DELETE", &format!("{base}/svc/item/{i}?token=hidden")]).status
+            } else {
+                curl(&[&format!("{base}/svc/item/{i}?token=hidden")]).status
+            }
+        }));
+    }
+    let statuses: Vec<u16> = threads
+        .into_iter()
+        .map(|t| t.join().expect("curl"))
+        .collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 30);
+    assert_eq!(statuses.iter().filter(|s| **s == 403).count(), 10);
+    gate.terminate();
+    assert_eq!(
+        gate.wait_exit(Duration::from_secs(20)),
+        0,
+        "{}",
+        gate.output()
+    );
+
+    let show = w
+        .env
+        .run(["ledger", "show", "--limit", "1000", "--json"], "");
+    assert_eq!(show.code, 0, "{}", show.stderr);
+    let entries = show.json();
+    let entries = entries.as_array().expect("array");
+    let requests: Vec<&serde_json::Value> =
+        entries.iter().filter(|e| e["kind"] == "request").collect();
+    assert_eq!(requests.len(), 40, "one entry per request");
+    let allowed = requests
+        .iter()
+        .filter(|e| e["outcome"] == "allowed")
+        .count();
+    let blocked: Vec<&&serde_json::Value> = requests
+        .iter()
+        .filter(|e| e["outcome"] == "blocked")
+        .collect();
+    assert_eq!((allowed, blocked.len()), (30, 10));
+    assert!(
+        blocked
+            .iter()
+            .all(|e| e["denial_code"] == "scope_denied" && e["status_code"] == 403)
+    );
+    for entry in &requests {
+        assert_eq!(entry["service"], "svc");
+        assert_eq!(entry["via"], "gate");
+        assert!(entry["request_id"].is_string());
+        let path = entry["path"].as_str().expect("path");
+        assert!(
+            path.starts_with("/svc/item/") && !path.contains('?'),
+            "no query in the ledger: {path}"
+        );
+    }
+    let allowed_entry = requests
+        .iter()
+        .find(|e| e["outcome"] == "allowed")
+        .expect("allowed");
+    assert_eq!(allowed_entry["credential"], "svc");
+    assert_eq!(allowed_entry["target_host"], w.upstream.host());
+    assert_eq!(allowed_entry["status_code"], 200);
+    let events: Vec<&str> = entries.iter().filter_map(|e| e["event"].as_str()).collect();
+    assert!(
+        events.contains(&"gate_started") && events.contains(&"gate_stopped"),
+        "{events:?}"
+    );
+    assert!(!show.stdout.contains(SECRET) && !show.stdout.contains("hidden"));
+    let verify = w.env.run(["ledger", "verify"], "");
+    assert_eq!(verify.code, 0, "{}", verify.stderr);
+}

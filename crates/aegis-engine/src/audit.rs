@@ -1,0 +1,185 @@
+//! The ledger entry of one request (SPEC.md §15.1): filled in as the pipeline learns who asked
+//! for what, queued through a reserved slot before the secret is revealed, and completed when
+//! the response has been relayed (or the request was abandoned).
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http_body::{Body, Frame};
+
+use aegis_core::denial::{Denial, Outcome as DenialOutcome};
+use aegis_core::ledger::{EntryContent, Outcome, Via};
+use aegis_store::ledger_writer::LedgerSlot;
+
+use crate::upstream::BoxError;
+
+/// What is known about a request so far.
+#[derive(Debug)]
+pub(crate) struct RequestAudit {
+    started: Instant,
+    base: EntryContent,
+    /// The reserved slot, once the request is about to be forwarded.
+    pub(crate) slot: Option<LedgerSlot>,
+}
+
+impl RequestAudit {
+    /// Starts the record of a request: id, front door, method and path (never the query).
+    pub(crate) fn new(
+        request_id: &str,
+        via: Via,
+        instance: &str,
+        method: &str,
+        target: &str,
+    ) -> Self {
+        let base = EntryContent::request(Outcome::Allowed, via, instance)
+            .with_request_id(request_id)
+            .with_method(method)
+            .with_path(target.as_bytes());
+        Self {
+            started: Instant::now(),
+            base,
+            slot: None,
+        }
+    }
+
+    /// Adds what the checks decided: service, credential and target host.
+    pub(crate) fn admitted(&mut self, service: &str, credential: &str, target_host: &str) {
+        let base = std::mem::replace(
+            &mut self.base,
+            EntryContent::request(Outcome::Allowed, Via::Gate, ""),
+        );
+        self.base = base
+            .with_service(service)
+            .with_credential(credential)
+            .with_target_host(target_host);
+    }
+
+    /// The service segment, when the route parsed but the request was refused earlier.
+    pub(crate) fn service(&mut self, service: &str) {
+        let base = std::mem::replace(
+            &mut self.base,
+            EntryContent::request(Outcome::Allowed, Via::Gate, ""),
+        );
+        self.base = base.with_service(service);
+    }
+
+    /// The entry for a refusal or failure.
+    pub(crate) fn denied(&self, denial: &Denial) -> EntryContent {
+        let outcome = match denial.outcome() {
+            DenialOutcome::Blocked => Outcome::Blocked,
+            DenialOutcome::Error => Outcome::Error,
+        };
+        self.base
+            .clone()
+            .with_outcome(outcome)
+            .with_status_code(denial.status())
+            .with_denial_code(denial.code())
+            .with_latency_ms(elapsed_ms(self.started))
+    }
+
+    /// The entry for an allowed request whose response has been relayed (or cut off).
+    pub(crate) fn completed(&self, status: u16, bytes_out: u64, cut_off: bool) -> EntryContent {
+        let entry = self
+            .base
+            .clone()
+            .with_status_code(status)
+            .with_latency_ms(elapsed_ms(self.started))
+            .with_bytes_out(bytes_out);
+        if cut_off {
+            // The agent went away or the relay failed before the end of the body.
+            let mut detail = serde_json::Map::new();
+            detail.insert("response_incomplete".into(), true.into());
+            entry.with_detail(detail)
+        } else {
+            entry
+        }
+    }
+
+    /// What to record if the request is abandoned before it completes.
+    pub(crate) fn abandoned(&self) -> EntryContent {
+        self.base
+            .clone()
+            .with_outcome(Outcome::Error)
+            .with_denial_code("shutting_down")
+            .with_latency_ms(elapsed_ms(self.started))
+    }
+}
+
+fn elapsed_ms(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// A response body that completes the request's ledger entry when it ends or is dropped.
+pub(crate) struct AuditedBody<B: Body> {
+    inner: B,
+    audit: RequestAudit,
+    status: u16,
+    bytes_out: u64,
+    finished: bool,
+}
+
+impl<B: Body> AuditedBody<B> {
+    /// Wraps the response body of an allowed request.
+    pub(crate) fn new(inner: B, audit: RequestAudit, status: u16) -> Self {
+        Self {
+            inner,
+            audit,
+            status,
+            bytes_out: 0,
+            finished: false,
+        }
+    }
+
+    fn complete(&mut self) {
+        if let Some(slot) = self.audit.slot.take() {
+            let whole = self.finished || self.inner.is_end_stream();
+            slot.commit(self.audit.completed(self.status, self.bytes_out, !whole));
+        }
+    }
+}
+
+impl<B> Body for AuditedBody<B>
+where
+    B: Body<Data = Bytes, Error = BoxError> + Unpin,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    this.bytes_out += data.len() as u64;
+                }
+            }
+            Poll::Ready(None) => {
+                this.finished = true;
+                this.complete();
+            }
+            Poll::Ready(Some(Err(_))) | Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl<B: Body> Drop for AuditedBody<B> {
+    fn drop(&mut self) {
+        // Ended normally (finished), or the agent went away / the stream failed.
+        self.complete();
+    }
+}
