@@ -10,9 +10,10 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use aegis_core::ledger::EntryContent;
+use aegis_core::ledger::{EntryContent, LedgerSigningKey, checkpoint_message};
+use aegis_core::timestamp::Timestamp;
 
-use crate::vault::VaultStore;
+use crate::vault::{Checkpoint, VaultStore};
 
 /// The sending side: cheap to clone, one per process.
 #[derive(Debug, Clone)]
@@ -129,6 +130,7 @@ pub struct WriterSettings {
 pub fn spawn(
     store: VaultStore,
     settings: WriterSettings,
+    signer: Option<CheckpointSigner>,
     close: CancellationToken,
 ) -> (LedgerWriter, tokio::task::JoinHandle<()>) {
     let (sender, receiver) = mpsc::channel(settings.capacity.max(1));
@@ -138,8 +140,37 @@ pub fn spawn(
         enqueue_timeout: settings.enqueue_timeout,
         stats: stats.clone(),
     };
-    let task = tokio::spawn(run(store, settings, receiver, stats, close));
+    let task = tokio::spawn(run(store, settings, receiver, stats, signer, close));
     (writer, task)
+}
+
+/// Signs checkpoints over the chain head every `interval` committed entries and when the
+/// writer stops.
+#[derive(Debug, Clone)]
+pub struct CheckpointSigner {
+    /// The vault's ledger signing key (unwrapped with the master key).
+    pub key: Arc<LedgerSigningKey>,
+    /// Entries between checkpoints.
+    pub interval: u64,
+}
+
+impl CheckpointSigner {
+    /// Signs the current head, if there is one.
+    async fn sign_head(&self, store: &VaultStore) -> Result<(), crate::StoreError> {
+        let Some(head) = store.ledger_head().await? else {
+            return Ok(());
+        };
+        let ts = Timestamp::from_system_time(std::time::SystemTime::now());
+        let message = checkpoint_message(&store.meta().id, head.last_id, &head.last_hash, ts);
+        store
+            .insert_checkpoint(&Checkpoint {
+                entry_id: head.last_id,
+                hash: head.last_hash,
+                ts,
+                signature: self.key.sign(&message).to_vec(),
+            })
+            .await
+    }
 }
 
 async fn run(
@@ -147,9 +178,11 @@ async fn run(
     settings: WriterSettings,
     mut receiver: mpsc::Receiver<EntryContent>,
     stats: Arc<WriterStats>,
+    signer: Option<CheckpointSigner>,
     close: CancellationToken,
 ) {
     let mut closing = false;
+    let mut since_checkpoint = 0u64;
     loop {
         let first = if closing {
             receiver.recv().await
@@ -163,7 +196,15 @@ async fn run(
                 }
             }
         };
-        let Some(first) = first else { return };
+        let Some(first) = first else {
+            if let Some(signer) = &signer
+                && since_checkpoint > 0
+                && let Err(err) = signer.sign_head(&store).await
+            {
+                tracing::warn!(error = %err, "could not write the final ledger checkpoint");
+            }
+            return;
+        };
         let mut batch = vec![first];
         let deadline = tokio::time::Instant::now() + settings.batch_delay;
         while batch.len() < settings.batch_max.max(1) {
@@ -172,7 +213,16 @@ async fn run(
                 Ok(None) | Err(_) => break,
             }
         }
+        since_checkpoint += batch.len() as u64;
         commit(&store, batch, &stats).await;
+        if let Some(signer) = &signer
+            && since_checkpoint >= signer.interval.max(1)
+        {
+            match signer.sign_head(&store).await {
+                Ok(()) => since_checkpoint = 0,
+                Err(err) => tracing::warn!(error = %err, "could not write a ledger checkpoint"),
+            }
+        }
     }
 }
 

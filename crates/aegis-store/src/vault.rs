@@ -48,6 +48,19 @@ pub struct VaultMeta {
     pub ledger_key_envelope: Option<Vec<u8>>,
 }
 
+/// A signed statement that the chain had `hash` at `entry_id` (SPEC.md §15.3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// The entry signed over.
+    pub entry_id: u64,
+    /// That entry's hash.
+    pub hash: [u8; 32],
+    /// When the checkpoint was made.
+    pub ts: Timestamp,
+    /// Ed25519 signature over the checkpoint message.
+    pub signature: Vec<u8>,
+}
+
 /// A credential as stored: metadata, encrypted secret envelopes and the row MAC.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredCredential {
@@ -389,6 +402,54 @@ impl VaultStore {
             last_id: u64::try_from(row.get::<i64, _>("last_id")).map_err(|_| invalid())?,
             last_hash: hash.try_into().map_err(|_| invalid())?,
         }))
+    }
+
+    /// Stores a signed checkpoint over entry `entry_id` (whose hash is `hash`).
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn insert_checkpoint(&self, checkpoint: &Checkpoint) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT OR REPLACE INTO ledger_checkpoints (entry_id, hash, ts, signature) VALUES (?, ?, ?, ?)",
+        )
+        .bind(i64::try_from(checkpoint.entry_id).unwrap_or(i64::MAX))
+        .bind(checkpoint.hash.as_slice())
+        .bind(checkpoint.ts.as_millis())
+        .bind(checkpoint.signature.as_slice())
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::db("storing a ledger checkpoint"))?;
+        Ok(())
+    }
+
+    /// Every checkpoint, by entry id.
+    ///
+    /// # Errors
+    /// Database failures; [`StoreError::InvalidRow`] for a damaged row.
+    pub async fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT entry_id, hash, ts, signature FROM ledger_checkpoints ORDER BY entry_id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::db("reading ledger checkpoints"))?;
+        rows.iter()
+            .map(|row| {
+                let id: i64 = row.get("entry_id");
+                let invalid = |field| StoreError::InvalidRow {
+                    table: "ledger_checkpoints",
+                    row: id.to_string(),
+                    field,
+                };
+                let hash: Vec<u8> = row.get("hash");
+                Ok(Checkpoint {
+                    entry_id: u64::try_from(id).map_err(|_| invalid("entry_id"))?,
+                    hash: hash.try_into().map_err(|_| invalid("hash"))?,
+                    ts: Timestamp::from_millis(row.get("ts")),
+                    signature: row.get("signature"),
+                })
+            })
+            .collect()
     }
 
     /// The newest `limit` entries, oldest first.

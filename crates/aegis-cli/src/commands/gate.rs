@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use aegis_core::checks::CheckSettings;
 use aegis_core::checks::origin::OriginPolicy;
 use aegis_core::config::ConfigEnum as _;
-use aegis_core::ledger::{EntryContent, SystemEvent, Via as LedgerVia};
+use aegis_core::ledger::{EntryContent, LedgerSigningKey, SystemEvent, Via as LedgerVia};
 use aegis_core::timestamp::Timestamp;
 use aegis_engine::holder::SnapshotHolder;
 use aegis_engine::snapshot_loader::build_snapshot;
@@ -19,7 +19,7 @@ use aegis_engine::upstream::{UpstreamClient, UpstreamSettings};
 use aegis_engine::{Pipeline, PipelineSettings};
 use aegis_server::gate::{self, GateOptions, HealthInfo};
 use aegis_server::{ServeError, tls};
-use aegis_store::ledger_writer::{self, WriterSettings};
+use aegis_store::ledger_writer::{self, CheckpointSigner, WriterSettings};
 
 use crate::cli::GateArgs;
 use crate::context::Context;
@@ -60,6 +60,24 @@ pub(crate) async fn run(ctx: &Context, args: &GateArgs) -> Result<(), CliError> 
     let instance = format!("gate-{}", std::process::id());
     let ledger_config = &config.ledger;
     let writer_close = CancellationToken::new();
+    let signer = match &store.meta().ledger_key_envelope {
+        Some(envelope) => Some(CheckpointSigner {
+            key: Arc::new(
+                LedgerSigningKey::unwrap(keys.ledger_signing_key(), &store.meta().id, envelope)
+                    .map_err(|_| {
+                        CliError::failure("integrity", "the ledger signing key cannot be unwrapped")
+                            .with_hint("run aegis doctor")
+                    })?,
+            ),
+            interval: ledger_config.checkpoint_interval,
+        }),
+        None => {
+            output::warn(
+                "this vault has no ledger signing key; the ledger is written without signed checkpoints",
+            );
+            None
+        }
+    };
     let (writer, writer_task) = ledger_writer::spawn(
         store.clone(),
         WriterSettings {
@@ -68,6 +86,7 @@ pub(crate) async fn run(ctx: &Context, args: &GateArgs) -> Result<(), CliError> 
             batch_delay: ledger_config.batch_max_delay,
             enqueue_timeout: ledger_config.enqueue_timeout,
         },
+        signer,
         writer_close.clone(),
     );
     let pipeline = Pipeline::new(

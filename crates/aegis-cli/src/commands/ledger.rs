@@ -1,7 +1,10 @@
 //! `aegis ledger verify` and `aegis ledger show`: reading the vault's hash-chained audit ledger.
 //! Neither needs the master key.
 
-use aegis_core::ledger::{ChainAnchor, LedgerEntry, verify_chain_from};
+use aegis_core::ledger::{
+    ChainAnchor, LedgerEntry, checkpoint_message, verify_chain_from, verify_checkpoint,
+};
+use aegis_store::vault::Checkpoint;
 use serde_json::json;
 
 use crate::context::Context;
@@ -15,17 +18,57 @@ const PAGE: u32 = 10_000;
 /// it ends at the recorded head.
 pub(crate) async fn verify(ctx: &Context) -> Result<(), CliError> {
     let store = ctx.vault_store().await?;
-    let mut anchor = ChainAnchor::genesis(&store.meta().id);
+    let vault_id = store.meta().id;
+    let public_key: Option<[u8; 32]> = store
+        .meta()
+        .ledger_public_key
+        .as_ref()
+        .and_then(|k| k.as_slice().try_into().ok());
+    let checkpoints: std::collections::BTreeMap<u64, Checkpoint> = store
+        .checkpoints()
+        .await?
+        .into_iter()
+        .map(|c| (c.entry_id, c))
+        .collect();
+    let mut anchor = ChainAnchor::genesis(&vault_id);
     let mut count = 0u64;
+    let mut checked = 0usize;
     loop {
         let page = store.ledger_entries(anchor.id, PAGE).await?;
         let Some(last) = page.last() else { break };
         let verified = verify_chain_from(page.iter(), anchor).map_err(|e| broken(e.to_string()))?;
+        for entry in &page {
+            let Some(checkpoint) = checkpoints.get(&entry.id()) else {
+                continue;
+            };
+            let message = checkpoint_message(
+                &vault_id,
+                checkpoint.entry_id,
+                &checkpoint.hash,
+                checkpoint.ts,
+            );
+            let signed = public_key
+                .is_some_and(|key| verify_checkpoint(&key, &message, &checkpoint.signature));
+            if !signed || &checkpoint.hash != entry.hash() {
+                return Err(broken(format!(
+                    "ledger chain broken at entry {id}: checkpoint {id} signature invalid",
+                    id = entry.id()
+                )));
+            }
+            checked += 1;
+        }
         count += verified.count;
         anchor = ChainAnchor {
             id: last.id(),
             hash: verified.head,
         };
+    }
+    if let Some((&id, _)) = checkpoints.range(anchor.id + 1..).next() {
+        return Err(broken(format!(
+            "ledger chain broken at entry {}: missing entries {}–{id}",
+            anchor.id + 1,
+            anchor.id + 1
+        )));
     }
     if let Some(head) = store.ledger_head().await?
         && (head.last_id != anchor.id || head.last_hash != anchor.hash)
@@ -42,7 +85,9 @@ pub(crate) async fn verify(ctx: &Context) -> Result<(), CliError> {
     }
     let head = hex::encode(anchor.hash);
     if ctx.json {
-        output::json(&json!({ "ok": true, "entries": count, "head": head }));
+        output::json(
+            &json!({ "ok": true, "entries": count, "head": head, "checkpoints": checked }),
+        );
     } else {
         output::line(format!("ok {count} entries, head {head}"));
     }

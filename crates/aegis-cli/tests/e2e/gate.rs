@@ -997,3 +997,67 @@ fn every_gate_decision_is_in_a_chain_that_verifies() {
     let verify = w.env.run(["ledger", "verify"], "");
     assert_eq!(verify.code, 0, "{}", verify.stderr);
 }
+
+#[test]
+fn signed_checkpoints_catch_a_truncated_tail_even_with_the_head_rewritten() {
+    let w = World::new();
+    w.append_config("ledger:\n  checkpoint_interval: 3\n");
+    w.add_bearer("svc", "svc", SECRET);
+    let mut gate = w.gate(&[]);
+    for i in 0..9 {
+        assert_eq!(curl(&[&format!("{}/svc/n/{i}", gate.base)]).status, 200);
+    }
+    gate.terminate();
+    assert_eq!(
+        gate.wait_exit(Duration::from_secs(20)),
+        0,
+        "{}",
+        gate.output()
+    );
+    let verify = w.env.run(["ledger", "verify", "--json"], "");
+    assert_eq!(verify.code, 0, "{}", verify.stderr);
+    let body = verify.json();
+    assert!(body["checkpoints"].as_u64().unwrap_or(0) >= 2, "{body}");
+    let last = body["entries"].as_u64().expect("entries");
+
+    // Someone with database access but no key drops the newest entries and rewinds the head.
+    let db = w.env.data_dir().join("vaults/default/vault.db");
+    let script = format!(
+        "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); \
+         c.execute('DELETE FROM ledger WHERE id > {keep}'); \
+         c.execute('UPDATE ledger_head SET last_id = {keep}, last_hash = (SELECT hash FROM ledger WHERE id = {keep})'); \
+         c.commit()",
+        keep = last - 4
+    );
+    let status = std::process::Command::new("python3")
+        .args(["-c", &script, db.to_str().expect("utf-8")])
+        .status()
+        .expect("python3");
+    assert!(status.success());
+    let run = w.env.run(["ledger", "verify"], "");
+    super::support::assert_error(&run, 1, "missing entries");
+
+    // A forged checkpoint signature is refused too.
+    let w2 = World::new();
+    w2.append_config("ledger:\n  checkpoint_interval: 2\n");
+    w2.add_bearer("svc", "svc", SECRET);
+    let mut gate2 = w2.gate(&[]);
+    for i in 0..4 {
+        assert_eq!(curl(&[&format!("{}/svc/n/{i}", gate2.base)]).status, 200);
+    }
+    gate2.terminate();
+    assert_eq!(gate2.wait_exit(Duration::from_secs(20)), 0);
+    let db2 = w2.env.data_dir().join("vaults/default/vault.db");
+    let status = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); \
+             c.execute('UPDATE ledger_checkpoints SET signature = zeroblob(64)'); c.commit()",
+            db2.to_str().expect("utf-8"),
+        ])
+        .status()
+        .expect("python3");
+    assert!(status.success());
+    let run = w2.env.run(["ledger", "verify"], "");
+    super::support::assert_error(&run, 1, "signature invalid");
+}

@@ -309,7 +309,11 @@ fn demo_runs_end_to_end_and_never_prints_the_secret() {
         run.stdout
     );
     assert!(run.stdout.contains("[REDACTED:demo]"), "{}", run.stdout);
-    assert!(run.stdout.contains("aegis ledger verify: ok "), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("aegis ledger verify: ok "),
+        "{}",
+        run.stdout
+    );
     assert!(run.stdout.contains("body_blocked") && run.stdout.contains("domain_blocked"));
     assert!(
         !run.all_output().contains("demo-sk-"),
