@@ -285,12 +285,50 @@ pub(crate) enum ConfigCommand {
 pub(crate) enum LedgerCommand {
     /// Recompute the hash chain and check it ends at the recorded head
     Verify,
-    /// The newest entries
+    /// The newest entries, oldest first
     Show {
+        #[command(flatten)]
+        filter: LedgerFilterArgs,
         /// How many entries
         #[arg(long, short = 'n', default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=100_000))]
         limit: u32,
     },
+    /// Write entries as CSV, JSON or JSON lines
+    Export {
+        #[command(flatten)]
+        filter: LedgerFilterArgs,
+        /// csv, json or jsonl
+        #[arg(long, short = 'f', value_parser = ["csv", "json", "jsonl"])]
+        format: String,
+        /// File to write (0600, atomically); standard output when absent
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Print the vault's ledger signing public key and its key id
+    Pubkey,
+}
+
+/// Filters shared by `ledger show` and `ledger export`.
+#[derive(Debug, Args)]
+pub(crate) struct LedgerFilterArgs {
+    /// Only this service
+    #[arg(long, short = 's')]
+    pub(crate) service: Option<String>,
+    /// Only this agent
+    #[arg(long)]
+    pub(crate) agent: Option<String>,
+    /// Only refused requests
+    #[arg(long)]
+    pub(crate) blocked: bool,
+    /// Only system events
+    #[arg(long)]
+    pub(crate) system: bool,
+    /// Not before: RFC 3339, YYYY-MM-DD or an age like 24h
+    #[arg(long, value_name = "TIME")]
+    pub(crate) since: Option<String>,
+    /// Not after: RFC 3339, YYYY-MM-DD or an age like 24h
+    #[arg(long, value_name = "TIME")]
+    pub(crate) until: Option<String>,
 }
 
 /// `aegis key …`.

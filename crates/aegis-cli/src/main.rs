@@ -104,7 +104,15 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
             let ctx = Context::load(explicit, flags, json)?;
             match command {
                 LedgerCommand::Verify => commands::ledger::verify(&ctx).await,
-                LedgerCommand::Show { limit } => commands::ledger::show(&ctx, *limit).await,
+                LedgerCommand::Show { filter, limit } => {
+                    commands::ledger::show(&ctx, filter, *limit).await
+                }
+                LedgerCommand::Export {
+                    filter,
+                    format,
+                    output,
+                } => commands::ledger::export(&ctx, filter, format, output.as_deref()).await,
+                LedgerCommand::Pubkey => commands::ledger::pubkey(&ctx).await,
             }
         }
         Command::Gate(args) => {

@@ -61,6 +61,39 @@ impl Timestamp {
     }
 }
 
+/// Parses a time filter (`--since`, `--until`, SPEC.md §1.3): an RFC 3339 timestamp, a date
+/// `YYYY-MM-DD` (00:00 UTC), or an age such as `90m`, `24h`, `7d` counted back from `now`.
+///
+/// # Errors
+/// A message saying which forms are accepted.
+pub fn parse_time_filter(text: &str, now: Timestamp) -> Result<Timestamp, String> {
+    let text = text.trim();
+    let err = || {
+        format!(
+            "invalid time '{text}': expected an RFC 3339 timestamp, a date YYYY-MM-DD or an age like 90m, 24h, 7d"
+        )
+    };
+    if let Ok(age) = crate::units::parse_duration(text) {
+        return Ok(Timestamp::from_millis(now.as_millis().saturating_sub(
+            i64::try_from(age.as_millis()).unwrap_or(i64::MAX),
+        )));
+    }
+    if let Ok(at) = OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339) {
+        let millis = at.unix_timestamp_nanos() / 1_000_000;
+        return i64::try_from(millis)
+            .map(Timestamp::from_millis)
+            .map_err(|_| err());
+    }
+    let date_format = format_description!("[year]-[month]-[day]");
+    if let Ok(date) = time::Date::parse(text, date_format) {
+        let at = date.midnight().assume_utc();
+        return Ok(Timestamp::from_millis(
+            at.unix_timestamp().saturating_mul(1000),
+        ));
+    }
+    Err(err())
+}
+
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.to_rfc3339())
@@ -87,6 +120,26 @@ mod tests {
             Timestamp::from_millis(1_772_357_400_125).to_rfc3339(),
             "2026-03-01T09:30:00.125Z"
         );
+    }
+
+    #[test]
+    fn time_filters_accept_rfc3339_dates_and_ages() {
+        let now = Timestamp::from_millis(1_772_357_400_125);
+        assert_eq!(
+            parse_time_filter("2026-03-01T09:30:00.125Z", now),
+            Ok(Timestamp::from_millis(1_772_357_400_125))
+        );
+        assert_eq!(
+            parse_time_filter("2026-03-01", now),
+            Ok(Timestamp::from_millis(1_772_323_200_000))
+        );
+        assert_eq!(
+            parse_time_filter("90m", now),
+            Ok(Timestamp::from_millis(1_772_357_400_125 - 90 * 60_000))
+        );
+        for bad in ["yesterday", "2026-13-01", "7", "", "2026-03-01 09:30"] {
+            assert!(parse_time_filter(bad, now).is_err(), "{bad}");
+        }
     }
 
     #[test]

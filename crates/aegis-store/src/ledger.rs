@@ -14,6 +14,63 @@ use aegis_core::timestamp::Timestamp;
 
 use crate::error::StoreError;
 
+/// Which entries `ledger show` and `ledger export` want.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LedgerFilter {
+    /// Only this service.
+    pub service: Option<String>,
+    /// Only this agent.
+    pub agent: Option<String>,
+    /// Only refused requests.
+    pub blocked: bool,
+    /// Only system events.
+    pub system: bool,
+    /// Not before this time.
+    pub since: Option<Timestamp>,
+    /// Not after this time.
+    pub until: Option<Timestamp>,
+}
+
+impl LedgerFilter {
+    /// The SQL condition and its bound values (all bound, never spliced).
+    pub(crate) fn to_sql(&self) -> (String, Vec<FilterValue>) {
+        let mut clauses = vec!["id > ?".to_owned()];
+        let mut values = Vec::new();
+        if let Some(service) = &self.service {
+            clauses.push("service = ?".to_owned());
+            values.push(FilterValue::Text(service.clone()));
+        }
+        if let Some(agent) = &self.agent {
+            clauses.push("agent = ?".to_owned());
+            values.push(FilterValue::Text(agent.clone()));
+        }
+        if self.blocked {
+            clauses.push("outcome = 'blocked'".to_owned());
+        }
+        if self.system {
+            clauses.push("kind = 'system'".to_owned());
+        }
+        if let Some(since) = self.since {
+            clauses.push("ts >= ?".to_owned());
+            values.push(FilterValue::Int(since.as_millis()));
+        }
+        if let Some(until) = self.until {
+            clauses.push("ts <= ?".to_owned());
+            values.push(FilterValue::Int(until.as_millis()));
+        }
+        (clauses.join(" AND "), values)
+    }
+}
+
+/// A value bound into a filter query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum FilterValue {
+    /// A text column value.
+    Text(String),
+    /// An integer column value.
+    Int(i64),
+}
+
 /// The last entry of a chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LedgerHead {

@@ -452,6 +452,39 @@ impl VaultStore {
             .collect()
     }
 
+    /// Up to `limit` entries matching `filter` with ids above `after`, in chain order; with
+    /// `newest`, the newest `limit` matching entries (still returned oldest first).
+    ///
+    /// # Errors
+    /// Database failures; [`StoreError::InvalidRow`] for a row that cannot be read back.
+    pub async fn ledger_query(
+        &self,
+        filter: &ledger::LedgerFilter,
+        after: u64,
+        limit: u32,
+        newest: bool,
+    ) -> Result<Vec<LedgerEntry>, StoreError> {
+        let (condition, values) = filter.to_sql();
+        let order = if newest { "DESC" } else { "ASC" };
+        let sql = format!(
+            "SELECT {cols} FROM (SELECT * FROM ledger WHERE {condition} ORDER BY id {order} LIMIT ?) ORDER BY id",
+            cols = ledger::LEDGER_COLUMNS
+        );
+        let mut query = sqlx::query(&sql).bind(i64::try_from(after).unwrap_or(i64::MAX));
+        for value in values {
+            query = match value {
+                ledger::FilterValue::Text(text) => query.bind(text),
+                ledger::FilterValue::Int(number) => query.bind(number),
+            };
+        }
+        let rows = query
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::db("reading the ledger"))?;
+        rows.iter().map(ledger::entry_from_row).collect()
+    }
+
     /// The newest `limit` entries, oldest first.
     ///
     /// # Errors

@@ -1,12 +1,16 @@
-//! `aegis ledger verify` and `aegis ledger show`: reading the vault's hash-chained audit ledger.
-//! Neither needs the master key.
+//! `aegis ledger verify | show | export | pubkey`: reading the vault's hash-chained audit
+//! ledger. None of them needs the master key.
 
 use aegis_core::ledger::{
-    ChainAnchor, LedgerEntry, checkpoint_message, verify_chain_from, verify_checkpoint,
+    ChainAnchor, FIELD_NAMES, LedgerEntry, checkpoint_message, format_public_key, key_id,
+    verify_chain_from, verify_checkpoint,
 };
+use aegis_core::timestamp::{Timestamp, parse_time_filter};
+use aegis_store::ledger::LedgerFilter;
 use aegis_store::vault::Checkpoint;
 use serde_json::json;
 
+use crate::cli::LedgerFilterArgs;
 use crate::context::Context;
 use crate::error::CliError;
 use crate::output;
@@ -94,10 +98,15 @@ pub(crate) async fn verify(ctx: &Context) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Runs `aegis ledger show [--limit N]`: the newest entries, oldest first.
-pub(crate) async fn show(ctx: &Context, limit: u32) -> Result<(), CliError> {
+/// Runs `aegis ledger show`: the newest matching entries, oldest first.
+pub(crate) async fn show(
+    ctx: &Context,
+    args: &LedgerFilterArgs,
+    limit: u32,
+) -> Result<(), CliError> {
+    let filter = filter_of(args)?;
     let store = ctx.vault_store().await?;
-    let entries = store.ledger_tail(limit).await?;
+    let entries = store.ledger_query(&filter, 0, limit, true).await?;
     if ctx.json {
         output::json(&serde_json::Value::Array(
             entries.iter().map(LedgerEntry::to_json).collect(),
@@ -139,7 +148,196 @@ pub(crate) async fn show(ctx: &Context, limit: u32) -> Result<(), CliError> {
     Ok(())
 }
 
+/// Runs `aegis ledger export -f csv|json|jsonl [-o FILE]`.
+pub(crate) async fn export(
+    ctx: &Context,
+    args: &LedgerFilterArgs,
+    format: &str,
+    to: Option<&std::path::Path>,
+) -> Result<(), CliError> {
+    let filter = filter_of(args)?;
+    let store = ctx.vault_store().await?;
+    let mut text = String::new();
+    let mut json_rows = Vec::new();
+    if format == "csv" {
+        text.push_str(&csv_line(FIELD_NAMES.iter().map(|f| Some((*f).to_owned()))));
+    }
+    let mut after = 0;
+    loop {
+        let page = store.ledger_query(&filter, after, PAGE, false).await?;
+        let Some(last) = page.last() else { break };
+        after = last.id();
+        for entry in &page {
+            let value = entry.to_json();
+            match format {
+                "csv" => text.push_str(&csv_line(FIELD_NAMES.iter().map(|f| match &value[*f] {
+                    serde_json::Value::Null => None,
+                    serde_json::Value::String(s) => Some(s.clone()),
+                    other => Some(other.to_string()),
+                }))),
+                "jsonl" => {
+                    text.push_str(&value.to_string());
+                    text.push('\n');
+                }
+                _ => json_rows.push(value),
+            }
+        }
+    }
+    if format == "json" {
+        text = serde_json::Value::Array(json_rows).to_string();
+        text.push('\n');
+    }
+    match to {
+        None => output::raw(&text),
+        Some(path) => {
+            let path = ctx.cwd.join(path);
+            aegis_store::secure_fs::write_atomic(&path, text.as_bytes())
+                .map_err(|e| CliError::io("write", &path, &e))?;
+            if !ctx.json {
+                output::line(format!("wrote {}", path.display()));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs `aegis ledger pubkey`.
+pub(crate) async fn pubkey(ctx: &Context) -> Result<(), CliError> {
+    let store = ctx.vault_store().await?;
+    let key: [u8; 32] = store
+        .meta()
+        .ledger_public_key
+        .as_ref()
+        .and_then(|k| k.as_slice().try_into().ok())
+        .ok_or_else(|| CliError::failure("not_found", "this vault has no ledger signing key"))?;
+    if ctx.json {
+        output::json(&json!({ "public_key": format_public_key(&key), "key_id": key_id(&key) }));
+    } else {
+        output::line(format!(
+            "{} (key id {})",
+            format_public_key(&key),
+            key_id(&key)
+        ));
+    }
+    Ok(())
+}
+
+fn filter_of(args: &LedgerFilterArgs) -> Result<LedgerFilter, CliError> {
+    let now = Timestamp::from_system_time(std::time::SystemTime::now());
+    let time = |flag: &str, text: &Option<String>| {
+        text.as_deref()
+            .map(|t| {
+                parse_time_filter(t, now).map_err(|e| CliError::usage(format!("--{flag}: {e}")))
+            })
+            .transpose()
+    };
+    Ok(LedgerFilter {
+        service: args.service.clone(),
+        agent: args.agent.clone(),
+        blocked: args.blocked,
+        system: args.system,
+        since: time("since", &args.since)?,
+        until: time("until", &args.until)?,
+    })
+}
+
+/// One RFC 4180 line. A value that a spreadsheet would run as a formula (starting with `=`,
+/// `+`, `-`, `@`, tab or carriage return) is prefixed with `'`.
+fn csv_line(values: impl Iterator<Item = Option<String>>) -> String {
+    let cells: Vec<String> = values
+        .map(|value| {
+            let Some(mut value) = value else {
+                return String::new();
+            };
+            if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+                value.insert(0, '\'');
+            }
+            if value.contains([',', '"', '\n', '\r']) || value.starts_with('\'') {
+                format!("\"{}\"", value.replace('"', "\"\""))
+            } else {
+                value
+            }
+        })
+        .collect();
+    format!("{}\r\n", cells.join(","))
+}
+
 fn broken(message: String) -> CliError {
     CliError::failure("ledger_broken", message)
         .with_hint("restore the vault database from a backup and compare")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A strict RFC 4180 reader for one line, enough to check the writer.
+    fn parse(line: &str) -> Vec<String> {
+        let line = line.strip_suffix("\r\n").expect("CRLF line end");
+        let mut cells = Vec::new();
+        let mut chars = line.chars().peekable();
+        loop {
+            let mut cell = String::new();
+            if chars.peek() == Some(&'"') {
+                chars.next();
+                while let Some(c) = chars.next() {
+                    if c == '"' {
+                        if chars.peek() == Some(&'"') {
+                            chars.next();
+                            cell.push('"');
+                        } else {
+                            break;
+                        }
+                    } else {
+                        cell.push(c);
+                    }
+                }
+            } else {
+                while let Some(&c) = chars.peek() {
+                    if c == ',' {
+                        break;
+                    }
+                    cell.push(c);
+                    chars.next();
+                }
+            }
+            cells.push(cell);
+            match chars.next() {
+                Some(',') => continue,
+                None => return cells,
+                Some(other) => panic!("unexpected {other:?} after a cell"),
+            }
+        }
+    }
+
+    #[test]
+    fn csv_cells_round_trip_and_formulas_are_defused() {
+        let values = [
+            "/a,b/c",
+            "say \"hi\"",
+            "line\nbreak",
+            "=HYPERLINK(\"http://x\")",
+            "+1",
+            "-2",
+            "@SUM(A1)",
+            "plain",
+            "",
+        ];
+        let line = csv_line(values.iter().map(|v| Some((*v).to_owned())));
+        let cells = parse(&line);
+        assert_eq!(cells.len(), values.len());
+        for (cell, value) in cells.iter().zip(values) {
+            if value.starts_with(['=', '+', '-', '@']) {
+                assert_eq!(cell, &format!("'{value}"), "formula defused");
+            } else {
+                assert_eq!(cell, value);
+            }
+            assert!(!cell.starts_with(['=', '+', '-', '@']), "{cell}");
+        }
+    }
+
+    #[test]
+    fn null_cells_are_empty() {
+        assert_eq!(csv_line([None, Some("x".to_owned())].into_iter()), ",x\r\n");
+    }
 }

@@ -128,3 +128,57 @@ fn verify_needs_no_master_key() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.json()["entries"], 5);
 }
+
+#[test]
+fn export_writes_csv_json_and_jsonl_with_filters() {
+    let env = five_entries();
+    let csv = env.run(["ledger", "export", "-f", "csv"], "");
+    assert_eq!(csv.code, 0, "{}", csv.stderr);
+    let mut lines = csv.stdout.split("\r\n");
+    assert!(
+        lines
+            .next()
+            .is_some_and(|h| h.starts_with("id,ts,kind,outcome,event"))
+    );
+    assert_eq!(csv.stdout.matches("\r\n").count(), 6, "header + 5 entries");
+    let jsonl = env.run(
+        [
+            "ledger",
+            "export",
+            "--format",
+            "jsonl",
+            "--service",
+            "github",
+        ],
+        "",
+    );
+    assert_eq!(jsonl.code, 0, "{}", jsonl.stderr);
+    assert_eq!(
+        jsonl.stdout.lines().count(),
+        3,
+        "added, updated, rotated carry the service"
+    );
+    let file = env.path().join("out.json");
+    let run = env.run(
+        [
+            "ledger", "export", "-f", "json", "--system", "--since", "1h", "-o", "out.json",
+        ],
+        "",
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let body: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).expect("file")).expect("json");
+    assert_eq!(body.as_array().map(Vec::len), Some(5));
+    assert_eq!(aegis_store::secure_fs::mode_of(&file).expect("mode"), 0o600);
+    assert_error(
+        &env.run(["ledger", "show", "--since", "last tuesday"], ""),
+        2,
+        "--since",
+    );
+    let pubkey = env.run(["ledger", "pubkey", "--json"], "");
+    assert!(
+        pubkey.json()["public_key"]
+            .as_str()
+            .is_some_and(|k| k.starts_with("ed25519:"))
+    );
+}
