@@ -1061,3 +1061,59 @@ fn signed_checkpoints_catch_a_truncated_tail_even_with_the_head_rewritten() {
     let run = w2.env.run(["ledger", "verify"], "");
     super::support::assert_error(&run, 1, "signature invalid");
 }
+
+#[test]
+fn two_thousand_concurrent_requests_give_two_thousand_entries() {
+    let w = World::new();
+    w.add_bearer("svc", "svc", SECRET);
+    let mut gate = w.gate(&[]);
+    // One curl process, 200 transfers at a time, 2,000 in all.
+    let config = w.env.path().join("curl-urls");
+    let mut text = String::new();
+    for i in 0..2000 {
+        text.push_str(&format!(
+            "url = \"{}/svc/n/{i}\"\noutput = \"/dev/null\"\n",
+            gate.base
+        ));
+    }
+    std::fs::write(&config, text).expect("curl config");
+    let output = std::process::Command::new("curl")
+        .args([
+            "-sS",
+            "--noproxy",
+            "*",
+            "--parallel",
+            "--parallel-max",
+            "200",
+            "-w",
+            "%{http_code}\n",
+            "-K",
+        ])
+        .arg(&config)
+        .output()
+        .expect("curl");
+    let codes = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        codes.lines().filter(|c| *c == "200").count(),
+        2000,
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    gate.terminate();
+    assert_eq!(
+        gate.wait_exit(Duration::from_secs(30)),
+        0,
+        "{}",
+        gate.output()
+    );
+    let export = w.env.run(["ledger", "export", "-f", "jsonl"], "");
+    assert_eq!(export.code, 0, "{}", export.stderr);
+    let requests = export
+        .stdout
+        .lines()
+        .filter(|l| l.contains("\"kind\":\"request\""))
+        .count();
+    assert_eq!(requests, 2000);
+    let verify = w.env.run(["ledger", "verify", "--json"], "");
+    assert_eq!(verify.code, 0, "{}", verify.stderr);
+}
