@@ -89,6 +89,23 @@ pub(crate) async fn append_in(
     content: EntryContent,
     now: Timestamp,
 ) -> Result<LedgerEntry, StoreError> {
+    let mut appended = append_many_in(tx, vault_id, vec![content], now).await?;
+    appended.pop().ok_or(StoreError::InvalidRow {
+        table: "ledger",
+        row: "new".to_owned(),
+        field: "id",
+    })
+}
+
+/// Appends several entries inside `tx` (which holds the write lock): the head is read once,
+/// the entries are chained in memory, inserted with multi-row statements, and the head moved
+/// once.
+pub(crate) async fn append_many_in(
+    tx: &mut Transaction<'_, Sqlite>,
+    vault_id: &uuid::Uuid,
+    contents: Vec<EntryContent>,
+    now: Timestamp,
+) -> Result<Vec<LedgerEntry>, StoreError> {
     let head =
         sqlx::query("SELECT last_id, last_hash, last_ts FROM ledger_head WHERE singleton = 1")
             .fetch_optional(&mut **tx)
@@ -107,8 +124,20 @@ pub(crate) async fn append_in(
         None => (0, genesis(vault_id), i64::MIN),
     };
     let ts = Timestamp::from_millis(now.as_millis().max(last_ts));
-    let entry = LedgerEntry::chained(last_id + 1, ts, content, prev_hash);
-    insert(tx, &entry).await?;
+    let mut entries = Vec::with_capacity(contents.len());
+    let (mut id, mut prev) = (last_id, prev_hash);
+    for content in contents {
+        id += 1;
+        let entry = LedgerEntry::chained(id, ts, content, prev);
+        prev = *entry.hash();
+        entries.push(entry);
+    }
+    for chunk in entries.chunks(ROWS_PER_INSERT) {
+        insert(tx, chunk).await?;
+    }
+    let Some(entry) = entries.last() else {
+        return Ok(entries);
+    };
     sqlx::query(
         "INSERT INTO ledger_head (singleton, last_id, last_hash, last_ts) VALUES (1, ?, ?, ?) \
          ON CONFLICT (singleton) DO UPDATE SET last_id = excluded.last_id, \
@@ -120,8 +149,11 @@ pub(crate) async fn append_in(
     .execute(&mut **tx)
     .await
     .map_err(StoreError::db("moving the ledger head"))?;
-    Ok(entry)
+    Ok(entries)
 }
+
+/// Rows per multi-row INSERT: 23 parameters each stays far below SQLite's variable limit.
+const ROWS_PER_INSERT: usize = 128;
 
 /// Takes SQLite's write lock before the head is read, so two appenders never read the same head.
 pub(crate) async fn lock_for_append(tx: &mut Transaction<'_, Sqlite>) -> Result<(), StoreError> {
@@ -132,40 +164,49 @@ pub(crate) async fn lock_for_append(tx: &mut Transaction<'_, Sqlite>) -> Result<
     Ok(())
 }
 
-async fn insert(tx: &mut Transaction<'_, Sqlite>, entry: &LedgerEntry) -> Result<(), StoreError> {
-    let c = entry.content();
-    sqlx::query(
+async fn insert(
+    tx: &mut Transaction<'_, Sqlite>,
+    entries: &[LedgerEntry],
+) -> Result<(), StoreError> {
+    let row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    let sql = format!(
         "INSERT INTO ledger (id, ts, kind, outcome, event, request_id, via, instance, actor, agent, \
          credential, service, method, target_host, path, status_code, denial_code, latency_ms, \
-         bytes_in, bytes_out, detail, prev_hash, hash) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(to_i64(entry.id())?)
-    .bind(entry.ts().as_millis())
-    .bind(c.kind().as_str())
-    .bind(c.outcome().map(Outcome::as_str))
-    .bind(c.event().map(SystemEvent::as_str))
-    .bind(c.request_id())
-    .bind(c.via().as_str())
-    .bind(c.instance())
-    .bind(c.actor())
-    .bind(c.agent())
-    .bind(c.credential())
-    .bind(c.service())
-    .bind(c.method())
-    .bind(c.target_host())
-    .bind(c.path())
-    .bind(c.status_code().map(i64::from))
-    .bind(c.denial_code())
-    .bind(c.latency_ms().map(to_i64).transpose()?)
-    .bind(c.bytes_in().map(to_i64).transpose()?)
-    .bind(c.bytes_out().map(to_i64).transpose()?)
-    .bind(c.detail_jcs())
-    .bind(entry.prev_hash().as_slice())
-    .bind(entry.hash().as_slice())
-    .execute(&mut **tx)
-    .await
-    .map_err(StoreError::db("appending to the ledger"))?;
+         bytes_in, bytes_out, detail, prev_hash, hash) VALUES {}",
+        vec![row; entries.len()].join(", ")
+    );
+    let mut query = sqlx::query(&sql);
+    for entry in entries {
+        let c = entry.content();
+        query = query
+            .bind(to_i64(entry.id())?)
+            .bind(entry.ts().as_millis())
+            .bind(c.kind().as_str())
+            .bind(c.outcome().map(Outcome::as_str))
+            .bind(c.event().map(SystemEvent::as_str))
+            .bind(c.request_id())
+            .bind(c.via().as_str())
+            .bind(c.instance())
+            .bind(c.actor())
+            .bind(c.agent())
+            .bind(c.credential())
+            .bind(c.service())
+            .bind(c.method())
+            .bind(c.target_host())
+            .bind(c.path())
+            .bind(c.status_code().map(i64::from))
+            .bind(c.denial_code())
+            .bind(c.latency_ms().map(to_i64).transpose()?)
+            .bind(c.bytes_in().map(to_i64).transpose()?)
+            .bind(c.bytes_out().map(to_i64).transpose()?)
+            .bind(c.detail_jcs())
+            .bind(entry.prev_hash().as_slice())
+            .bind(entry.hash().as_slice());
+    }
+    query
+        .execute(&mut **tx)
+        .await
+        .map_err(StoreError::db("appending to the ledger"))?;
     Ok(())
 }
 

@@ -351,10 +351,7 @@ impl VaultStore {
             .map_err(StoreError::db("starting an append"))?;
         ledger::lock_for_append(&mut tx).await?;
         let count = entries.len() as u64;
-        let at = now();
-        for entry in entries {
-            ledger::append_in(&mut tx, &self.meta.id, entry, at).await?;
-        }
+        ledger::append_many_in(&mut tx, &self.meta.id, entries, now()).await?;
         tx.commit()
             .await
             .map_err(StoreError::db("appending to the ledger"))?;
