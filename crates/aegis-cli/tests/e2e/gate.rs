@@ -591,18 +591,10 @@ fn a_reload_that_fails_keeps_the_previous_snapshot() {
     let url = format!("{}/svc/x", gate.base);
     assert_eq!(curl(&[&url]).status, 200);
     // Someone without the master key widens the allowlist in the database file.
-    let db = w.env.data_dir().join("vaults/default/vault.db");
-    let status = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); \
-             c.execute(\"UPDATE credentials SET domains='evil.example'\"); \
-             c.execute('UPDATE generation SET value = value + 1'); c.commit()",
-            db.to_str().expect("utf-8"),
-        ])
-        .status()
-        .expect("python3");
-    assert!(status.success());
+    super::support::sql(
+        &w.env,
+        "UPDATE credentials SET domains = 'evil.example'; UPDATE generation SET value = value + 1;",
+    );
     aegis_test_support::wait_for(
         "the gate to reject the tampered snapshot",
         Duration::from_secs(10),
@@ -1021,19 +1013,15 @@ fn signed_checkpoints_catch_a_truncated_tail_even_with_the_head_rewritten() {
     let last = body["entries"].as_u64().expect("entries");
 
     // Someone with database access but no key drops the newest entries and rewinds the head.
-    let db = w.env.data_dir().join("vaults/default/vault.db");
-    let script = format!(
-        "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); \
-         c.execute('DELETE FROM ledger WHERE id > {keep}'); \
-         c.execute('UPDATE ledger_head SET last_id = {keep}, last_hash = (SELECT hash FROM ledger WHERE id = {keep})'); \
-         c.commit()",
-        keep = last - 4
+    super::support::sql(
+        &w.env,
+        &format!(
+            "DELETE FROM ledger WHERE id > {keep}; \
+             UPDATE ledger_head SET last_id = {keep}, \
+             last_hash = (SELECT hash FROM ledger WHERE id = {keep});",
+            keep = last - 4
+        ),
     );
-    let status = std::process::Command::new("python3")
-        .args(["-c", &script, db.to_str().expect("utf-8")])
-        .status()
-        .expect("python3");
-    assert!(status.success());
     let run = w.env.run(["ledger", "verify"], "");
     super::support::assert_error(&run, 1, "missing entries");
 
@@ -1047,17 +1035,10 @@ fn signed_checkpoints_catch_a_truncated_tail_even_with_the_head_rewritten() {
     }
     gate2.terminate();
     assert_eq!(gate2.wait_exit(Duration::from_secs(20)), 0);
-    let db2 = w2.env.data_dir().join("vaults/default/vault.db");
-    let status = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); \
-             c.execute('UPDATE ledger_checkpoints SET signature = zeroblob(64)'); c.commit()",
-            db2.to_str().expect("utf-8"),
-        ])
-        .status()
-        .expect("python3");
-    assert!(status.success());
+    super::support::sql(
+        &w2.env,
+        "UPDATE ledger_checkpoints SET signature = zeroblob(64);",
+    );
     let run = w2.env.run(["ledger", "verify"], "");
     super::support::assert_error(&run, 1, "signature invalid");
 }

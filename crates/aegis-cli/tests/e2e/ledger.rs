@@ -1,7 +1,7 @@
 //! The audit ledger as the CLI writes and verifies it: every vault change is an entry, and any
 //! edit of the ledger table made behind Aegis's back is found by `ledger verify`.
 
-use super::support::{TestEnv, add, assert_error, initialised};
+use super::support::{TestEnv, add, assert_error, initialised, sql};
 
 /// Five entries: vault_created, credential_added, _updated, _rotated, _removed.
 fn five_entries() -> TestEnv {
@@ -28,20 +28,6 @@ fn five_entries() -> TestEnv {
     );
     assert_eq!(env.run(["vault", "remove", "-n", "gh"], "").code, 0);
     env
-}
-
-fn sql(env: &TestEnv, statement: &str) {
-    let db = env.data_dir().join("vaults/default/vault.db");
-    let status = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.executescript(sys.argv[2]); c.commit()",
-            db.to_str().expect("utf-8"),
-            statement,
-        ])
-        .status()
-        .expect("python3");
-    assert!(status.success(), "{statement}");
 }
 
 #[test]

@@ -245,3 +245,19 @@ pub(crate) fn curl(args: &[&str]) -> Curl {
         body: std::fs::read(&body_file).unwrap_or_default(),
     }
 }
+
+/// Runs SQL statements directly on the vault database, as someone with file access but without
+/// the master key could (python3's sqlite3 module: an independent SQLite client).
+pub(crate) fn sql(env: &TestEnv, statements: &str) {
+    let db = env.data_dir().join("vaults/default/vault.db");
+    let status = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.executescript(sys.argv[2]); c.commit()",
+            db.to_str().expect("utf-8"),
+            statements,
+        ])
+        .status()
+        .expect("python3");
+    assert!(status.success(), "{statements}");
+}
