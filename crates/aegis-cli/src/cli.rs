@@ -306,6 +306,11 @@ pub(crate) enum LedgerCommand {
     },
     /// Print the vault's ledger signing public key and its key id
     Pubkey,
+    /// Totals, outcomes by code, requests per service, latency percentiles
+    Stats {
+        #[command(flatten)]
+        filter: LedgerFilterArgs,
+    },
 }
 
 /// Filters shared by `ledger show` and `ledger export`.

@@ -113,6 +113,7 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
                     output,
                 } => commands::ledger::export(&ctx, filter, format, output.as_deref()).await,
                 LedgerCommand::Pubkey => commands::ledger::pubkey(&ctx).await,
+                LedgerCommand::Stats { filter } => commands::ledger::stats(&ctx, filter).await,
             }
         }
         Command::Gate(args) => {

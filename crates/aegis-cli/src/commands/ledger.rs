@@ -201,6 +201,86 @@ pub(crate) async fn export(
     Ok(())
 }
 
+/// Runs `aegis ledger stats`: request totals by outcome and denial code, requests per service,
+/// and p50/p95 latency of allowed requests.
+pub(crate) async fn stats(ctx: &Context, args: &LedgerFilterArgs) -> Result<(), CliError> {
+    let filter = filter_of(args)?;
+    let store = ctx.vault_store().await?;
+    let mut outcomes: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+    let mut codes: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+    let mut services: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+    let mut latencies = Vec::new();
+    let mut total = 0u64;
+    let mut after = 0;
+    loop {
+        let page = store.ledger_query(&filter, after, PAGE, false).await?;
+        let Some(last) = page.last() else { break };
+        after = last.id();
+        for entry in &page {
+            let c = entry.content();
+            let Some(outcome) = c.outcome() else { continue };
+            if c.kind() != aegis_core::ledger::EntryKind::Request {
+                continue;
+            }
+            total += 1;
+            *outcomes.entry(outcome.as_str().to_owned()).or_default() += 1;
+            if let Some(code) = c.denial_code() {
+                *codes.entry(code.to_owned()).or_default() += 1;
+            }
+            if let Some(service) = c.service() {
+                *services.entry(service.to_owned()).or_default() += 1;
+            }
+            if outcome == aegis_core::ledger::Outcome::Allowed
+                && let Some(ms) = c.latency_ms()
+            {
+                latencies.push(ms);
+            }
+        }
+    }
+    latencies.sort_unstable();
+    let percentile = |p: usize| -> Option<u64> {
+        if latencies.is_empty() {
+            return None;
+        }
+        let rank = (latencies.len() * p).div_ceil(100).max(1) - 1;
+        latencies.get(rank).copied()
+    };
+    let (p50, p95) = (percentile(50), percentile(95));
+    if ctx.json {
+        output::json(&json!({
+            "requests": total,
+            "outcomes": outcomes,
+            "denial_codes": codes,
+            "services": services,
+            "latency_ms": { "p50": p50, "p95": p95 },
+        }));
+        return Ok(());
+    }
+    output::line(format!("requests: {total}"));
+    for (outcome, count) in &outcomes {
+        output::line(format!("  {outcome}: {count}"));
+    }
+    if !codes.is_empty() {
+        output::line("by code:");
+        for (code, count) in &codes {
+            output::line(format!("  {code}: {count}"));
+        }
+    }
+    if !services.is_empty() {
+        output::line("by service:");
+        for (service, count) in &services {
+            output::line(format!("  {service}: {count}"));
+        }
+    }
+    let shown = |v: Option<u64>| v.map_or_else(|| "-".to_owned(), |ms| format!("{ms} ms"));
+    output::line(format!(
+        "latency (allowed): p50 {}, p95 {}",
+        shown(p50),
+        shown(p95)
+    ));
+    Ok(())
+}
+
 /// Runs `aegis ledger pubkey`.
 pub(crate) async fn pubkey(ctx: &Context) -> Result<(), CliError> {
     let store = ctx.vault_store().await?;

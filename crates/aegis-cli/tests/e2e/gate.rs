@@ -1098,3 +1098,43 @@ fn two_thousand_concurrent_requests_give_two_thousand_entries() {
     let verify = w.env.run(["ledger", "verify", "--json"], "");
     assert_eq!(verify.code, 0, "{}", verify.stderr);
 }
+
+#[test]
+fn ledger_stats_count_outcomes_codes_and_services() {
+    let w = World::new();
+    let host = w.upstream.host();
+    w.add(
+        &["-n", "svc", "-s", "svc", "-d", &host, "--scopes", "read"],
+        SECRET,
+    );
+    let mut gate = w.gate(&[]);
+    for i in 0..6 {
+        assert_eq!(curl(&[&format!("{}/svc/n/{i}", gate.base)]).status, 200);
+    }
+    for _ in 0..2 {
+        assert_eq!(
+            curl(&["-X", "POST", "-d", "x", &format!("{}/svc/n", gate.base)]).status,
+            403
+        );
+    }
+    assert_eq!(curl(&[&format!("{}/nosuch/x", gate.base)]).status, 404);
+    gate.terminate();
+    assert_eq!(gate.wait_exit(Duration::from_secs(20)), 0);
+    let run = w.env.run(["ledger", "stats", "--json"], "");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let body = run.json();
+    assert_eq!(body["requests"], 9);
+    assert_eq!(body["outcomes"]["allowed"], 6);
+    assert_eq!(body["outcomes"]["blocked"], 3);
+    assert_eq!(body["denial_codes"]["scope_denied"], 2);
+    assert_eq!(body["denial_codes"]["unknown_service"], 1);
+    assert_eq!(body["services"]["svc"], 8);
+    assert!(
+        body["latency_ms"]["p50"].is_u64() && body["latency_ms"]["p95"].is_u64(),
+        "{body}"
+    );
+    let filtered = w
+        .env
+        .run(["ledger", "stats", "--json", "--service", "nosuch"], "");
+    assert_eq!(filtered.json()["requests"], 1);
+}
