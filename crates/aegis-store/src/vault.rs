@@ -482,22 +482,6 @@ impl VaultStore {
         rows.iter().map(ledger::entry_from_row).collect()
     }
 
-    /// The newest `limit` entries, oldest first.
-    ///
-    /// # Errors
-    /// Database failures; [`StoreError::InvalidRow`] for a row that cannot be read back.
-    pub async fn ledger_tail(&self, limit: u32) -> Result<Vec<LedgerEntry>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {} FROM (SELECT * FROM ledger ORDER BY id DESC LIMIT ?) ORDER BY id",
-            ledger::LEDGER_COLUMNS
-        ))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(StoreError::db("reading the ledger"))?;
-        rows.iter().map(ledger::entry_from_row).collect()
-    }
-
     /// Schema version of this vault database.
     ///
     /// # Errors

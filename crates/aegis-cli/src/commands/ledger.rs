@@ -162,27 +162,22 @@ pub(crate) async fn export(
     if format == "csv" {
         text.push_str(&csv_line(FIELD_NAMES.iter().map(|f| Some((*f).to_owned()))));
     }
-    let mut after = 0;
-    loop {
-        let page = store.ledger_query(&filter, after, PAGE, false).await?;
-        let Some(last) = page.last() else { break };
-        after = last.id();
-        for entry in &page {
-            let value = entry.to_json();
-            match format {
-                "csv" => text.push_str(&csv_line(FIELD_NAMES.iter().map(|f| match &value[*f] {
-                    serde_json::Value::Null => None,
-                    serde_json::Value::String(s) => Some(s.clone()),
-                    other => Some(other.to_string()),
-                }))),
-                "jsonl" => {
-                    text.push_str(&value.to_string());
-                    text.push('\n');
-                }
-                _ => json_rows.push(value),
+    each_entry(&store, &filter, |entry| {
+        let value = entry.to_json();
+        match format {
+            "csv" => text.push_str(&csv_line(FIELD_NAMES.iter().map(|f| match &value[*f] {
+                serde_json::Value::Null => None,
+                serde_json::Value::String(s) => Some(s.clone()),
+                other => Some(other.to_string()),
+            }))),
+            "jsonl" => {
+                text.push_str(&value.to_string());
+                text.push('\n');
             }
+            _ => json_rows.push(value),
         }
-    }
+    })
+    .await?;
     if format == "json" {
         text = serde_json::Value::Array(json_rows).to_string();
         text.push('\n');
@@ -211,32 +206,27 @@ pub(crate) async fn stats(ctx: &Context, args: &LedgerFilterArgs) -> Result<(), 
     let mut services: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
     let mut latencies = Vec::new();
     let mut total = 0u64;
-    let mut after = 0;
-    loop {
-        let page = store.ledger_query(&filter, after, PAGE, false).await?;
-        let Some(last) = page.last() else { break };
-        after = last.id();
-        for entry in &page {
-            let c = entry.content();
-            let Some(outcome) = c.outcome() else { continue };
-            if c.kind() != aegis_core::ledger::EntryKind::Request {
-                continue;
-            }
-            total += 1;
-            *outcomes.entry(outcome.as_str().to_owned()).or_default() += 1;
-            if let Some(code) = c.denial_code() {
-                *codes.entry(code.to_owned()).or_default() += 1;
-            }
-            if let Some(service) = c.service() {
-                *services.entry(service.to_owned()).or_default() += 1;
-            }
-            if outcome == aegis_core::ledger::Outcome::Allowed
-                && let Some(ms) = c.latency_ms()
-            {
-                latencies.push(ms);
-            }
+    each_entry(&store, &filter, |entry| {
+        let c = entry.content();
+        let Some(outcome) = c.outcome() else { return };
+        if c.kind() != aegis_core::ledger::EntryKind::Request {
+            return;
         }
-    }
+        total += 1;
+        *outcomes.entry(outcome.as_str().to_owned()).or_default() += 1;
+        if let Some(code) = c.denial_code() {
+            *codes.entry(code.to_owned()).or_default() += 1;
+        }
+        if let Some(service) = c.service() {
+            *services.entry(service.to_owned()).or_default() += 1;
+        }
+        if outcome == aegis_core::ledger::Outcome::Allowed
+            && let Some(ms) = c.latency_ms()
+        {
+            latencies.push(ms);
+        }
+    })
+    .await?;
     latencies.sort_unstable();
     let percentile = |p: usize| -> Option<u64> {
         if latencies.is_empty() {
@@ -300,6 +290,23 @@ pub(crate) async fn pubkey(ctx: &Context) -> Result<(), CliError> {
         ));
     }
     Ok(())
+}
+
+/// Calls `visit` on every entry matching `filter`, in chain order, a page at a time.
+async fn each_entry(
+    store: &aegis_store::vault::VaultStore,
+    filter: &LedgerFilter,
+    mut visit: impl FnMut(&LedgerEntry),
+) -> Result<(), CliError> {
+    let mut after = 0;
+    loop {
+        let page = store.ledger_query(filter, after, PAGE, false).await?;
+        let Some(last) = page.last() else {
+            return Ok(());
+        };
+        after = last.id();
+        page.iter().for_each(&mut visit);
+    }
 }
 
 fn filter_of(args: &LedgerFilterArgs) -> Result<LedgerFilter, CliError> {
