@@ -56,6 +56,11 @@ impl RequestAudit {
             .with_target_host(target_host);
     }
 
+    /// Whether the service is already known.
+    pub(crate) fn has_service(&self) -> bool {
+        self.base.service().is_some()
+    }
+
     /// The service segment, when the route parsed but the request was refused earlier.
     pub(crate) fn service(&mut self, service: &str) {
         let base = std::mem::replace(

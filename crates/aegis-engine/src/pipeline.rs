@@ -163,9 +163,6 @@ impl Pipeline {
         };
         let mut audit =
             RequestAudit::new(&intent.request_id, via, &self.instance, &method, &target);
-        if let Ok(route) = checks::route::parse_route(&method, &target) {
-            audit.service(route.service);
-        }
         match self.handle_inner(intent, &mut audit).await {
             Ok(response) => {
                 if audit.slot.is_none() {
@@ -175,6 +172,13 @@ impl Pipeline {
                 Ok(response.map(|body| AuditedBody::new(body, audit, status).boxed_unsync()))
             }
             Err(denial) => {
+                // Refused before the checks named the service: take it from the route, if any.
+                // (Only on this path, so allowed requests parse their route once.)
+                if !audit.has_service()
+                    && let Ok(route) = checks::route::parse_route(&method, &target)
+                {
+                    audit.service(route.service);
+                }
                 let entry = audit.denied(&denial);
                 if let Some(slot) = audit.slot.take() {
                     slot.commit(entry);
