@@ -247,6 +247,7 @@ impl Pipeline {
         // Step 8: limits.
         if let Some(rate) = credential.rate_limit {
             let now_ms = u64::try_from(now.as_millis()).unwrap_or(0);
+            self.limits.prune(&snapshot);
             self.limits.admit_credential(credential.id, rate, now_ms)?;
         }
         // Step 9: inspection of what would be forwarded.
