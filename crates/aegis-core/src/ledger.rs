@@ -14,6 +14,7 @@
 
 mod chain;
 mod checkpoint;
+mod columns;
 mod encode;
 mod entry;
 mod entry_serde;
@@ -22,12 +23,14 @@ mod kinds;
 mod signing_key;
 
 pub use chain::{
-    ChainAnchor, ChainError, VerifiedChain, chain_hash, genesis, verify_chain, verify_chain_from,
+    ChainAnchor, ChainError, Chained, VerifiedChain, chain_hash, genesis, verify_chain,
+    verify_chain_from,
 };
 pub use checkpoint::{
     CHECKPOINT_TYPE, checkpoint_message, format_public_key, key_id, parse_public_key,
     verify_checkpoint,
 };
+pub use columns::{DetailNotObject, EntryColumns};
 pub use encode::{ENCODING_VERSION, encode};
 pub use entry::{
     EntryContent, LedgerEntry, MAX_DETAIL_BYTES, MAX_METHOD_BYTES, MAX_PATH_BYTES,

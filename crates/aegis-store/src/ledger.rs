@@ -8,7 +8,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
 
 use aegis_core::ledger::{
-    EntryContent, EntryKind, LedgerEntry, Outcome, SystemEvent, Via, genesis,
+    EntryColumns, EntryContent, EntryKind, LedgerEntry, Outcome, SystemEvent, Via, genesis,
 };
 use aegis_core::timestamp::Timestamp;
 
@@ -89,29 +89,70 @@ pub(crate) async fn append_in(
     content: EntryContent,
     now: Timestamp,
 ) -> Result<LedgerEntry, StoreError> {
-    let mut appended = append_many_in(tx, vault_id, vec![content], now).await?;
-    appended.pop().ok_or(StoreError::InvalidRow {
-        table: "ledger",
-        row: "new".to_owned(),
-        field: "id",
-    })
+    let head = read_head(tx, vault_id).await?;
+    let (last_id, last_hash) = (head.head.last_id, head.head.last_hash);
+    let entry = LedgerEntry::chained(last_id + 1, head.next_ts(now), content, last_hash);
+    insert(tx, vec![entry.clone().into_columns()]).await?;
+    move_head(tx, entry.id(), entry.hash(), entry.ts()).await?;
+    Ok(entry)
 }
 
 /// Appends several entries inside `tx` (which holds the write lock): the head is read once,
-/// the entries are chained in memory, inserted with multi-row statements, and the head moved
-/// once.
+/// the entries are chained in memory and moved into multi-row statements, and the head moved
+/// once. Returns the new head (the old one when `contents` is empty).
 pub(crate) async fn append_many_in(
     tx: &mut Transaction<'_, Sqlite>,
     vault_id: &uuid::Uuid,
     contents: Vec<EntryContent>,
     now: Timestamp,
-) -> Result<Vec<LedgerEntry>, StoreError> {
+) -> Result<LedgerHead, StoreError> {
+    let head = read_head(tx, vault_id).await?;
+    let ts = head.next_ts(now);
+    let (mut id, mut prev) = (head.head.last_id, head.head.last_hash);
+    let mut rows = Vec::with_capacity(contents.len().min(ROWS_PER_INSERT));
+    let mut contents = contents.into_iter().peekable();
+    while let Some(content) = contents.next() {
+        id += 1;
+        let entry = LedgerEntry::chained(id, ts, content, prev);
+        prev = *entry.hash();
+        rows.push(entry.into_columns());
+        if rows.len() == ROWS_PER_INSERT || contents.peek().is_none() {
+            insert(tx, std::mem::take(&mut rows)).await?;
+        }
+    }
+    if id == head.head.last_id {
+        return Ok(head.head);
+    }
+    move_head(tx, id, &prev, ts).await?;
+    Ok(LedgerHead {
+        last_id: id,
+        last_hash: prev,
+    })
+}
+
+/// The head as read inside an append, with the time of the last entry.
+struct HeadForAppend {
+    head: LedgerHead,
+    last_ts: i64,
+}
+
+impl HeadForAppend {
+    /// The time the next entries get: `now`, or the head's if the clock went backwards.
+    fn next_ts(&self, now: Timestamp) -> Timestamp {
+        Timestamp::from_millis(now.as_millis().max(self.last_ts))
+    }
+}
+
+async fn read_head(
+    tx: &mut Transaction<'_, Sqlite>,
+    vault_id: &uuid::Uuid,
+) -> Result<HeadForAppend, StoreError> {
     let head =
         sqlx::query("SELECT last_id, last_hash, last_ts FROM ledger_head WHERE singleton = 1")
             .fetch_optional(&mut **tx)
             .await
             .map_err(StoreError::db("reading the ledger head"))?;
-    let (last_id, prev_hash, last_ts) = match head {
+    let (last_id, last_hash, last_ts) = match head {
         Some(row) => {
             let hash: Vec<u8> = row.get("last_hash");
             let hash: [u8; 32] = hash.try_into().map_err(|_| invalid_head())?;
@@ -123,37 +164,35 @@ pub(crate) async fn append_many_in(
         }
         None => (0, genesis(vault_id), i64::MIN),
     };
-    let ts = Timestamp::from_millis(now.as_millis().max(last_ts));
-    let mut entries = Vec::with_capacity(contents.len());
-    let (mut id, mut prev) = (last_id, prev_hash);
-    for content in contents {
-        id += 1;
-        let entry = LedgerEntry::chained(id, ts, content, prev);
-        prev = *entry.hash();
-        entries.push(entry);
-    }
-    for chunk in entries.chunks(ROWS_PER_INSERT) {
-        insert(tx, chunk).await?;
-    }
-    let Some(entry) = entries.last() else {
-        return Ok(entries);
-    };
+    Ok(HeadForAppend {
+        head: LedgerHead { last_id, last_hash },
+        last_ts,
+    })
+}
+
+async fn move_head(
+    tx: &mut Transaction<'_, Sqlite>,
+    last_id: u64,
+    last_hash: &[u8; 32],
+    last_ts: Timestamp,
+) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO ledger_head (singleton, last_id, last_hash, last_ts) VALUES (1, ?, ?, ?) \
          ON CONFLICT (singleton) DO UPDATE SET last_id = excluded.last_id, \
          last_hash = excluded.last_hash, last_ts = excluded.last_ts",
     )
-    .bind(to_i64(entry.id())?)
-    .bind(entry.hash().as_slice())
-    .bind(entry.ts().as_millis())
+    .bind(to_i64(last_id)?)
+    .bind(last_hash.as_slice())
+    .bind(last_ts.as_millis())
     .execute(&mut **tx)
     .await
     .map_err(StoreError::db("moving the ledger head"))?;
-    Ok(entries)
+    Ok(())
 }
 
-/// Rows per multi-row INSERT: 23 parameters each stays far below SQLite's variable limit.
-const ROWS_PER_INSERT: usize = 128;
+/// Rows per multi-row INSERT: a whole default batch (512) in one statement; 23 parameters
+/// each stays below SQLite's limit of 32,766 variables.
+const ROWS_PER_INSERT: usize = 1024;
 
 /// Takes SQLite's write lock before the head is read, so two appenders never read the same head.
 pub(crate) async fn lock_for_append(tx: &mut Transaction<'_, Sqlite>) -> Result<(), StoreError> {
@@ -164,44 +203,52 @@ pub(crate) async fn lock_for_append(tx: &mut Transaction<'_, Sqlite>) -> Result<
     Ok(())
 }
 
+/// Inserts rows, moving their values into the statement (no copies of the texts).
 async fn insert(
     tx: &mut Transaction<'_, Sqlite>,
-    entries: &[LedgerEntry],
+    rows: Vec<EntryColumns>,
 ) -> Result<(), StoreError> {
-    let row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-    let sql = format!(
-        "INSERT INTO ledger (id, ts, kind, outcome, event, request_id, via, instance, actor, agent, \
-         credential, service, method, target_host, path, status_code, denial_code, latency_ms, \
-         bytes_in, bytes_out, detail, prev_hash, hash) VALUES {}",
-        vec![row; entries.len()].join(", ")
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut sql = String::with_capacity(300 + rows.len() * 72);
+    sql.push_str(
+        "INSERT INTO ledger (id, ts, kind, outcome, event, request_id, via, instance, actor, \
+         agent, credential, service, method, target_host, path, status_code, denial_code, \
+         latency_ms, bytes_in, bytes_out, detail, prev_hash, hash) VALUES ",
     );
+    for i in 0..rows.len() {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    }
     let mut query = sqlx::query(&sql);
-    for entry in entries {
-        let c = entry.content();
+    for r in rows {
         query = query
-            .bind(to_i64(entry.id())?)
-            .bind(entry.ts().as_millis())
-            .bind(c.kind().as_str())
-            .bind(c.outcome().map(Outcome::as_str))
-            .bind(c.event().map(SystemEvent::as_str))
-            .bind(c.request_id())
-            .bind(c.via().as_str())
-            .bind(c.instance())
-            .bind(c.actor())
-            .bind(c.agent())
-            .bind(c.credential())
-            .bind(c.service())
-            .bind(c.method())
-            .bind(c.target_host())
-            .bind(c.path())
-            .bind(c.status_code().map(i64::from))
-            .bind(c.denial_code())
-            .bind(c.latency_ms().map(to_i64).transpose()?)
-            .bind(c.bytes_in().map(to_i64).transpose()?)
-            .bind(c.bytes_out().map(to_i64).transpose()?)
-            .bind(c.detail_jcs())
-            .bind(entry.prev_hash().as_slice())
-            .bind(entry.hash().as_slice());
+            .bind(to_i64(r.id)?)
+            .bind(r.ts.as_millis())
+            .bind(r.kind.as_str())
+            .bind(r.outcome.map(Outcome::as_str))
+            .bind(r.event.map(SystemEvent::as_str))
+            .bind(r.request_id)
+            .bind(r.via.as_str())
+            .bind(r.instance)
+            .bind(r.actor)
+            .bind(r.agent)
+            .bind(r.credential)
+            .bind(r.service)
+            .bind(r.method)
+            .bind(r.target_host)
+            .bind(r.path)
+            .bind(r.status_code.map(i64::from))
+            .bind(r.denial_code)
+            .bind(r.latency_ms.map(to_i64).transpose()?)
+            .bind(r.bytes_in.map(to_i64).transpose()?)
+            .bind(r.bytes_out.map(to_i64).transpose()?)
+            .bind(r.detail_jcs)
+            .bind(r.prev_hash.to_vec())
+            .bind(r.hash.to_vec());
     }
     query
         .execute(&mut **tx)
@@ -210,79 +257,88 @@ async fn insert(
     Ok(())
 }
 
-/// Rebuilds an entry from its row, keeping the stored hashes (verification recomputes them).
-pub(crate) fn entry_from_row(row: &SqliteRow) -> Result<LedgerEntry, StoreError> {
-    let id = to_u64(row.get("id"))?;
+/// Reads a row selected with [`LEDGER_COLUMNS`] into its columns, by position.
+pub(crate) fn columns_from_row(row: &SqliteRow) -> Result<EntryColumns, StoreError> {
+    let id = to_u64(row.try_get(0).map_err(undecodable)?)?;
     let invalid = |field| StoreError::InvalidRow {
         table: "ledger",
         row: id.to_string(),
         field,
     };
-    let text = |col: &str| row.get::<Option<String>, _>(col);
-    let kind = EntryKind::parse(&row.get::<String, _>("kind")).ok_or_else(|| invalid("kind"))?;
-    let via = Via::parse(&row.get::<String, _>("via")).ok_or_else(|| invalid("via"))?;
-    let mut content = EntryContent::new(kind, via, row.get::<String, _>("instance"));
-    if let Some(outcome) = text("outcome") {
-        content = content.with_outcome(Outcome::parse(&outcome).ok_or_else(|| invalid("outcome"))?);
-    }
-    if let Some(event) = text("event") {
-        content = content.with_event(SystemEvent::parse(&event).ok_or_else(|| invalid("event"))?);
-    }
-    if let Some(v) = text("request_id") {
-        content = content.with_request_id(v);
-    }
-    if let Some(v) = text("actor") {
-        content = content.with_actor(v);
-    }
-    if let Some(v) = text("agent") {
-        content = content.with_agent(v);
-    }
-    if let Some(v) = text("credential") {
-        content = content.with_credential(v);
-    }
-    if let Some(v) = text("service") {
-        content = content.with_service(v);
-    }
-    if let Some(v) = text("method") {
-        content = content.with_method(v);
-    }
-    if let Some(v) = text("target_host") {
-        content = content.with_target_host(v);
-    }
-    if let Some(v) = text("path") {
-        content = content.with_path(v.as_bytes());
-    }
-    if let Some(v) = row.get::<Option<i64>, _>("status_code") {
-        content = content.with_status_code(u16::try_from(v).map_err(|_| invalid("status_code"))?);
-    }
-    if let Some(v) = text("denial_code") {
-        content = content.with_denial_code(v);
-    }
-    if let Some(v) = row.get::<Option<i64>, _>("latency_ms") {
-        content = content.with_latency_ms(u64::try_from(v).map_err(|_| invalid("latency_ms"))?);
-    }
-    if let Some(v) = row.get::<Option<i64>, _>("bytes_in") {
-        content = content.with_bytes_in(u64::try_from(v).map_err(|_| invalid("bytes_in"))?);
-    }
-    if let Some(v) = row.get::<Option<i64>, _>("bytes_out") {
-        content = content.with_bytes_out(u64::try_from(v).map_err(|_| invalid("bytes_out"))?);
-    }
-    let detail: String = row.get("detail");
-    let detail: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(&detail).map_err(|_| invalid("detail"))?;
-    content = content.with_detail(detail);
-    let prev_hash: Vec<u8> = row.get("prev_hash");
-    let hash: Vec<u8> = row.get("hash");
-    Ok(LedgerEntry::from_stored(
+    let text = |i: usize, field| {
+        row.try_get::<Option<String>, _>(i)
+            .map_err(|_| invalid(field))
+    };
+    let number = |i: usize, field| -> Result<Option<u64>, StoreError> {
+        row.try_get::<Option<i64>, _>(i)
+            .map_err(|_| invalid(field))?
+            .map(|v| u64::try_from(v).map_err(|_| invalid(field)))
+            .transpose()
+    };
+    let required = |i: usize, field| text(i, field)?.ok_or_else(|| invalid(field));
+    let hash = |i: usize, field| -> Result<[u8; 32], StoreError> {
+        let bytes: Vec<u8> = row.try_get(i).map_err(|_| invalid(field))?;
+        bytes.try_into().map_err(|_| invalid(field))
+    };
+    let kind = EntryKind::parse(&required(2, "kind")?).ok_or_else(|| invalid("kind"))?;
+    let outcome = match text(3, "outcome")? {
+        Some(v) => Some(Outcome::parse(&v).ok_or_else(|| invalid("outcome"))?),
+        None => None,
+    };
+    let event = match text(4, "event")? {
+        Some(v) => Some(SystemEvent::parse(&v).ok_or_else(|| invalid("event"))?),
+        None => None,
+    };
+    let status_code = number(15, "status_code")?
+        .map(|v| u16::try_from(v).map_err(|_| invalid("status_code")))
+        .transpose()?;
+    Ok(EntryColumns {
         id,
-        Timestamp::from_millis(row.get("ts")),
-        content,
-        prev_hash.try_into().map_err(|_| invalid("prev_hash"))?,
-        hash.try_into().map_err(|_| invalid("hash"))?,
-    ))
+        ts: Timestamp::from_millis(row.try_get(1).map_err(|_| invalid("ts"))?),
+        kind,
+        outcome,
+        event,
+        request_id: text(5, "request_id")?,
+        via: Via::parse(&required(6, "via")?).ok_or_else(|| invalid("via"))?,
+        instance: required(7, "instance")?,
+        actor: text(8, "actor")?,
+        agent: text(9, "agent")?,
+        credential: text(10, "credential")?,
+        service: text(11, "service")?,
+        method: text(12, "method")?,
+        target_host: text(13, "target_host")?,
+        path: text(14, "path")?,
+        status_code,
+        denial_code: text(16, "denial_code")?,
+        latency_ms: number(17, "latency_ms")?,
+        bytes_in: number(18, "bytes_in")?,
+        bytes_out: number(19, "bytes_out")?,
+        detail_jcs: required(20, "detail")?,
+        prev_hash: hash(21, "prev_hash")?,
+        hash: hash(22, "hash")?,
+    })
 }
 
-/// The columns `entry_from_row` reads, in table order.
+/// Rebuilds an entry from its row, keeping the stored hashes and the stored `detail` text
+/// (verification recomputes the hashes over exactly what is stored).
+pub(crate) fn entry_from_row(row: &SqliteRow) -> Result<LedgerEntry, StoreError> {
+    let columns = columns_from_row(row)?;
+    columns.to_entry().map_err(|e| StoreError::InvalidRow {
+        table: "ledger",
+        row: e.id.to_string(),
+        field: "detail",
+    })
+}
+
+fn undecodable(_: sqlx::Error) -> StoreError {
+    StoreError::InvalidRow {
+        table: "ledger",
+        row: "?".to_owned(),
+        field: "id",
+    }
+}
+
+/// The columns `columns_from_row` reads, in table order.
 pub(crate) const LEDGER_COLUMNS: &str = "id, ts, kind, outcome, event, request_id, via, instance, \
     actor, agent, credential, service, method, target_host, path, status_code, denial_code, \
     latency_ms, bytes_in, bytes_out, detail, prev_hash, hash";

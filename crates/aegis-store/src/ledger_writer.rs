@@ -2,12 +2,15 @@
 //! channel that commits entries in groups (up to `batch_max` entries, or after `batch_delay`).
 //! A request reserves its slot before it is forwarded, so its entry can always be queued, even
 //! when the request is abandoned half-way; a full queue is backpressure, never a dropped entry.
+//! In strict durability a caller can wait until its entry is committed
+//! ([`LedgerWriter::record_durable`]): the writer answers every waiter of a batch once the
+//! batch's transaction has committed.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use aegis_core::ledger::{EntryContent, LedgerSigningKey, checkpoint_message};
@@ -15,10 +18,17 @@ use aegis_core::timestamp::Timestamp;
 
 use crate::vault::{Checkpoint, VaultStore};
 
+/// One queued entry, with the waiter to answer once it is committed (strict durability).
+#[derive(Debug)]
+struct Queued {
+    entry: EntryContent,
+    committed: Option<oneshot::Sender<()>>,
+}
+
 /// The sending side: cheap to clone, one per process.
 #[derive(Debug, Clone)]
 pub struct LedgerWriter {
-    sender: mpsc::Sender<EntryContent>,
+    sender: mpsc::Sender<Queued>,
     enqueue_timeout: Duration,
     stats: Arc<WriterStats>,
 }
@@ -32,6 +42,8 @@ pub struct WriterStats {
     pub retries: AtomicU64,
     /// Times a request waited for a free slot.
     pub backpressure: AtomicU64,
+    /// Batches committed.
+    pub batches: AtomicU64,
 }
 
 /// The ledger could not take the entry in time.
@@ -43,7 +55,7 @@ pub struct LedgerUnavailable;
 /// sent, so abandoning a request still records it.
 #[derive(Debug)]
 pub struct LedgerSlot {
-    permit: Option<mpsc::OwnedPermit<EntryContent>>,
+    permit: Option<mpsc::OwnedPermit<Queued>>,
     entry: Option<EntryContent>,
 }
 
@@ -61,7 +73,10 @@ impl LedgerSlot {
 
     fn send(&mut self) {
         if let (Some(permit), Some(entry)) = (self.permit.take(), self.entry.take()) {
-            permit.send(entry);
+            permit.send(Queued {
+                entry,
+                committed: None,
+            });
         }
     }
 }
@@ -79,6 +94,14 @@ impl LedgerWriter {
     /// # Errors
     /// [`LedgerUnavailable`] when no slot freed in time or the writer has stopped.
     pub async fn reserve(&self, fallback: EntryContent) -> Result<LedgerSlot, LedgerUnavailable> {
+        let permit = self.reserve_permit().await?;
+        Ok(LedgerSlot {
+            permit: Some(permit),
+            entry: Some(fallback),
+        })
+    }
+
+    async fn reserve_permit(&self) -> Result<mpsc::OwnedPermit<Queued>, LedgerUnavailable> {
         let permit = match self.sender.clone().try_reserve_owned() {
             Ok(permit) => permit,
             Err(mpsc::error::TrySendError::Closed(_)) => return Err(LedgerUnavailable),
@@ -90,10 +113,31 @@ impl LedgerWriter {
                     .map_err(|_| LedgerUnavailable)?
             }
         };
-        Ok(LedgerSlot {
-            permit: Some(permit),
-            entry: Some(fallback),
-        })
+        Ok(permit)
+    }
+
+    /// Queues one entry and waits until the transaction holding it has committed (strict
+    /// durability, SPEC.md §15.4): at most the enqueue timeout for a slot, then at most
+    /// `commit_timeout` for the commit.
+    ///
+    /// # Errors
+    /// [`LedgerUnavailable`] when no slot freed in time, the writer stopped, or the commit did
+    /// not happen within `commit_timeout` (the entry stays queued and is still written).
+    pub async fn record_durable(
+        &self,
+        entry: EntryContent,
+        commit_timeout: Duration,
+    ) -> Result<(), LedgerUnavailable> {
+        let permit = self.reserve_permit().await?;
+        let (tx, rx) = oneshot::channel();
+        permit.send(Queued {
+            entry,
+            committed: Some(tx),
+        });
+        match tokio::time::timeout(commit_timeout, rx).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) | Err(_) => Err(LedgerUnavailable),
+        }
     }
 
     /// Queues one entry (reserve and commit).
@@ -176,7 +220,7 @@ impl CheckpointSigner {
 async fn run(
     store: VaultStore,
     settings: WriterSettings,
-    mut receiver: mpsc::Receiver<EntryContent>,
+    mut receiver: mpsc::Receiver<Queued>,
     stats: Arc<WriterStats>,
     signer: Option<CheckpointSigner>,
     close: CancellationToken,
@@ -205,16 +249,44 @@ async fn run(
             }
             return;
         };
-        let mut batch = vec![first];
+        let batch_max = settings.batch_max.max(1);
+        let mut batch = Vec::with_capacity(batch_max.min(1024));
+        let mut waiters = Vec::new();
+        let take = |queued: Queued, batch: &mut Vec<EntryContent>, waiters: &mut Vec<_>| {
+            batch.push(queued.entry);
+            if let Some(waiter) = queued.committed {
+                waiters.push(waiter);
+            }
+        };
+        take(first, &mut batch, &mut waiters);
+        // Whatever is already queued joins at once; then wait for more only while no one is
+        // waiting on this batch (a strict-mode request never waits out the batch delay).
+        let mut taken = 1;
+        while taken < batch_max {
+            match receiver.try_recv() {
+                Ok(queued) => {
+                    take(queued, &mut batch, &mut waiters);
+                    taken += 1;
+                }
+                Err(_) => break,
+            }
+        }
         let deadline = tokio::time::Instant::now() + settings.batch_delay;
-        while batch.len() < settings.batch_max.max(1) {
+        while taken < batch_max && waiters.is_empty() {
             match tokio::time::timeout_at(deadline, receiver.recv()).await {
-                Ok(Some(entry)) => batch.push(entry),
+                Ok(Some(queued)) => {
+                    take(queued, &mut batch, &mut waiters);
+                    taken += 1;
+                }
                 Ok(None) | Err(_) => break,
             }
         }
         since_checkpoint += batch.len() as u64;
         commit(&store, batch, &stats).await;
+        for waiter in waiters {
+            // A waiter that gave up has dropped its receiver; nothing to tell it.
+            let _ = waiter.send(());
+        }
         if let Some(signer) = &signer
             && since_checkpoint >= signer.interval.max(1)
         {
@@ -234,6 +306,7 @@ async fn commit(store: &VaultStore, batch: Vec<EntryContent>, stats: &WriterStat
         match store.append_batch(batch.clone()).await {
             Ok(count) => {
                 stats.committed.fetch_add(count, Ordering::Relaxed);
+                stats.batches.fetch_add(1, Ordering::Relaxed);
                 return;
             }
             Err(err) => {

@@ -6,7 +6,7 @@
 
 use aws_lc_rs::digest;
 
-use super::encode::{Sink, encode_into};
+use super::encode::{Sink, View, encode_into, encode_view};
 use super::entry::LedgerEntry;
 use crate::timestamp::Timestamp;
 
@@ -123,13 +123,58 @@ pub fn chain_hash(prev: &[u8; 32], entry: &LedgerEntry) -> [u8; 32] {
     finish(ctx)
 }
 
+/// Something that sits in the chain: an entry, or its stored columns. The walk needs only its
+/// position, time, the two stored hashes and the hash its content should have.
+pub trait Chained {
+    /// Field 1.
+    fn id(&self) -> u64;
+    /// Field 2.
+    fn ts(&self) -> Timestamp;
+    /// Field 22 as stored.
+    fn prev_hash(&self) -> &[u8; 32];
+    /// Field 23 as stored.
+    fn stored_hash(&self) -> &[u8; 32];
+    /// `SHA-256(prev_hash ‖ encode(fields 1–21))` from the stored `prev_hash`.
+    fn recompute_hash(&self) -> [u8; 32];
+}
+
+impl Chained for LedgerEntry {
+    fn id(&self) -> u64 {
+        self.id
+    }
+
+    fn ts(&self) -> Timestamp {
+        self.ts
+    }
+
+    fn prev_hash(&self) -> &[u8; 32] {
+        &self.prev_hash
+    }
+
+    fn stored_hash(&self) -> &[u8; 32] {
+        &self.hash
+    }
+
+    fn recompute_hash(&self) -> [u8; 32] {
+        chain_hash(&self.prev_hash, self)
+    }
+}
+
+/// The chain hash of borrowed fields.
+pub(super) fn hash_view(prev: &[u8; 32], view: &View<'_>) -> [u8; 32] {
+    let mut ctx = digest::Context::new(&digest::SHA256);
+    ctx.put(prev);
+    encode_view(view, &mut ctx);
+    finish(ctx)
+}
+
 /// Walks `entries` in order from `start_prev` (the genesis value, or the stored `prev_hash` of
 /// the first entry for `--last N`), without constraining the first entry's id.
 ///
 /// # Errors
 /// The first break found, as [`verify_chain_from`] describes.
-pub fn verify_chain<'a>(
-    entries: impl Iterator<Item = &'a LedgerEntry>,
+pub fn verify_chain<'a, E: Chained + 'a>(
+    entries: impl Iterator<Item = &'a E>,
     start_prev: [u8; 32],
 ) -> Result<VerifiedChain, ChainError> {
     walk(entries, start_prev, None)
@@ -144,15 +189,15 @@ pub fn verify_chain<'a>(
 /// is [`ChainError::PrevHashMismatch`]; a stored hash other than the recomputed one is
 /// [`ChainError::HashMismatch`]; a lower or repeated id is [`ChainError::IdOutOfSequence`]; a
 /// time before the previous entry's is [`ChainError::TimestampOutOfOrder`].
-pub fn verify_chain_from<'a>(
-    entries: impl Iterator<Item = &'a LedgerEntry>,
+pub fn verify_chain_from<'a, E: Chained + 'a>(
+    entries: impl Iterator<Item = &'a E>,
     anchor: ChainAnchor,
 ) -> Result<VerifiedChain, ChainError> {
     walk(entries, anchor.hash, anchor.id.checked_add(1))
 }
 
-fn walk<'a>(
-    entries: impl Iterator<Item = &'a LedgerEntry>,
+fn walk<'a, E: Chained + 'a>(
+    entries: impl Iterator<Item = &'a E>,
     start_prev: [u8; 32],
     first_id: Option<u64>,
 ) -> Result<VerifiedChain, ChainError> {
@@ -161,7 +206,7 @@ fn walk<'a>(
     let mut last_ts: Option<Timestamp> = None;
     let mut count: u64 = 0;
     for entry in entries {
-        let id = entry.id;
+        let id = entry.id();
         if let Some(expected) = expected_id
             && id > expected
         {
@@ -171,10 +216,10 @@ fn walk<'a>(
                 last: id - 1,
             });
         }
-        if entry.prev_hash != head {
+        if *entry.prev_hash() != head {
             return Err(ChainError::PrevHashMismatch { id });
         }
-        if chain_hash(&entry.prev_hash, entry) != entry.hash {
+        if entry.recompute_hash() != *entry.stored_hash() {
             return Err(ChainError::HashMismatch { id });
         }
         if let Some(expected) = expected_id
@@ -182,12 +227,12 @@ fn walk<'a>(
         {
             return Err(ChainError::IdOutOfSequence { id, expected });
         }
-        if last_ts.is_some_and(|last| entry.ts < last) {
+        if last_ts.is_some_and(|last| entry.ts() < last) {
             return Err(ChainError::TimestampOutOfOrder { id });
         }
-        head = entry.hash;
+        head = *entry.stored_hash();
         expected_id = id.checked_add(1);
-        last_ts = Some(entry.ts);
+        last_ts = Some(entry.ts());
         count += 1;
     }
     Ok(VerifiedChain { count, head })

@@ -10,6 +10,8 @@
 use aws_lc_rs::digest;
 
 use super::entry::LedgerEntry;
+use super::kinds::{EntryKind, Outcome, SystemEvent, Via};
+use crate::timestamp::Timestamp;
 
 /// The version byte that opens every encoded entry.
 pub const ENCODING_VERSION: u8 = 0x01;
@@ -42,31 +44,90 @@ impl Sink for digest::Context {
     }
 }
 
+/// Borrowed fields 1–21 of an entry, whichever form it is held in.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct View<'a> {
+    pub(super) id: u64,
+    pub(super) ts: Timestamp,
+    pub(super) kind: EntryKind,
+    pub(super) outcome: Option<Outcome>,
+    pub(super) event: Option<SystemEvent>,
+    pub(super) request_id: Option<&'a str>,
+    pub(super) via: Via,
+    pub(super) instance: &'a str,
+    pub(super) actor: Option<&'a str>,
+    pub(super) agent: Option<&'a str>,
+    pub(super) credential: Option<&'a str>,
+    pub(super) service: Option<&'a str>,
+    pub(super) method: Option<&'a str>,
+    pub(super) target_host: Option<&'a str>,
+    pub(super) path: Option<&'a str>,
+    pub(super) status_code: Option<u16>,
+    pub(super) denial_code: Option<&'a str>,
+    pub(super) latency_ms: Option<u64>,
+    pub(super) bytes_in: Option<u64>,
+    pub(super) bytes_out: Option<u64>,
+    pub(super) detail_jcs: &'a str,
+}
+
+impl LedgerEntry {
+    pub(super) fn view(&self) -> View<'_> {
+        let c = &self.content;
+        View {
+            id: self.id,
+            ts: self.ts,
+            kind: c.kind,
+            outcome: c.outcome,
+            event: c.event,
+            request_id: c.request_id.as_deref(),
+            via: c.via,
+            instance: &c.instance,
+            actor: c.actor.as_deref(),
+            agent: c.agent.as_deref(),
+            credential: c.credential.as_deref(),
+            service: c.service.as_deref(),
+            method: c.method.as_deref(),
+            target_host: c.target_host.as_deref(),
+            path: c.path.as_deref(),
+            status_code: c.status_code,
+            denial_code: c.denial_code.as_deref(),
+            latency_ms: c.latency_ms,
+            bytes_in: c.bytes_in,
+            bytes_out: c.bytes_out,
+            detail_jcs: &c.detail_jcs,
+        }
+    }
+}
+
 /// Writes the encoding of `entry` into `sink` without building it first.
 pub(super) fn encode_into(entry: &LedgerEntry, sink: &mut impl Sink) {
-    let c = &entry.content;
+    encode_view(&entry.view(), sink);
+}
+
+/// Writes the encoding of the fields in `v` into `sink`.
+pub(super) fn encode_view(v: &View<'_>, sink: &mut impl Sink) {
     sink.put(&[ENCODING_VERSION]);
-    put_int(sink, Some(entry.id));
-    put_str(sink, Some(&entry.ts.to_rfc3339()));
-    put_str(sink, Some(c.kind.as_str()));
-    put_str(sink, c.outcome.map(|o| o.as_str()));
-    put_str(sink, c.event.map(|e| e.as_str()));
-    put_str(sink, c.request_id.as_deref());
-    put_str(sink, Some(c.via.as_str()));
-    put_str(sink, Some(&c.instance));
-    put_str(sink, c.actor.as_deref());
-    put_str(sink, c.agent.as_deref());
-    put_str(sink, c.credential.as_deref());
-    put_str(sink, c.service.as_deref());
-    put_str(sink, c.method.as_deref());
-    put_str(sink, c.target_host.as_deref());
-    put_str(sink, c.path.as_deref());
-    put_int(sink, c.status_code.map(u64::from));
-    put_str(sink, c.denial_code.as_deref());
-    put_int(sink, c.latency_ms);
-    put_int(sink, c.bytes_in);
-    put_int(sink, c.bytes_out);
-    put_str(sink, Some(&c.detail_jcs));
+    put_int(sink, Some(v.id));
+    put_str(sink, Some(&v.ts.to_rfc3339()));
+    put_str(sink, Some(v.kind.as_str()));
+    put_str(sink, v.outcome.map(|o| o.as_str()));
+    put_str(sink, v.event.map(|e| e.as_str()));
+    put_str(sink, v.request_id);
+    put_str(sink, Some(v.via.as_str()));
+    put_str(sink, Some(v.instance));
+    put_str(sink, v.actor);
+    put_str(sink, v.agent);
+    put_str(sink, v.credential);
+    put_str(sink, v.service);
+    put_str(sink, v.method);
+    put_str(sink, v.target_host);
+    put_str(sink, v.path);
+    put_int(sink, v.status_code.map(u64::from));
+    put_str(sink, v.denial_code);
+    put_int(sink, v.latency_ms);
+    put_int(sink, v.bytes_in);
+    put_int(sink, v.bytes_out);
+    put_str(sink, Some(v.detail_jcs));
 }
 
 fn put_int(sink: &mut impl Sink, value: Option<u64>) {

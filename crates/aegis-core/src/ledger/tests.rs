@@ -453,7 +453,7 @@ fn an_intact_chain_verifies_to_its_head() {
 fn an_empty_walk_ends_on_its_start() {
     let start = genesis(&VAULT);
     assert_eq!(
-        verify_chain(std::iter::empty(), start),
+        verify_chain(std::iter::empty::<&LedgerEntry>(), start),
         Ok(VerifiedChain {
             count: 0,
             head: start
