@@ -1,6 +1,10 @@
 //! The ledger entry of one request (SPEC.md §15.1): filled in as the pipeline learns who asked
 //! for what, queued through a reserved slot before the secret is revealed, and completed when
 //! the response has been relayed (or the request was abandoned).
+//!
+//! In strict durability (§15.4) the `request` entry is committed before the request is
+//! forwarded ([`RequestAudit::started`]); from then on every later entry of the request is its
+//! `request_end`.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -18,10 +22,13 @@ use crate::upstream::BoxError;
 /// What is known about a request so far.
 #[derive(Debug)]
 pub(crate) struct RequestAudit {
-    started: Instant,
+    started_at: Instant,
     base: EntryContent,
     /// The reserved slot, once the request is about to be forwarded.
     pub(crate) slot: Option<LedgerSlot>,
+    /// Whether the `request` entry has been queued on its own (strict durability), so what
+    /// follows is the `request_end`.
+    pub(crate) started: bool,
 }
 
 impl RequestAudit {
@@ -38,9 +45,10 @@ impl RequestAudit {
             .with_method(method)
             .with_path(target.as_bytes());
         Self {
-            started: Instant::now(),
+            started_at: Instant::now(),
             base,
             slot: None,
+            started: false,
         }
     }
 
@@ -70,18 +78,35 @@ impl RequestAudit {
         self.base = base.with_service(service);
     }
 
-    /// The entry for a refusal or failure.
+    /// The strict-mode `request` entry, committed before anything is forwarded: who, what and
+    /// the decision, without status, latency or byte counts (the `request_end` has those).
+    pub(crate) fn started(&self) -> EntryContent {
+        self.base.clone()
+    }
+
+    /// The entry for a refusal or failure (the `request_end` once the request has started).
     pub(crate) fn denied(&self, denial: &Denial) -> EntryContent {
         let outcome = match denial.outcome() {
             DenialOutcome::Blocked => Outcome::Blocked,
             DenialOutcome::Error => Outcome::Error,
         };
-        self.base
-            .clone()
-            .with_outcome(outcome)
-            .with_status_code(denial.status())
-            .with_denial_code(denial.code())
-            .with_latency_ms(elapsed_ms(self.started))
+        self.finish(
+            self.base
+                .clone()
+                .with_outcome(outcome)
+                .with_status_code(denial.status())
+                .with_denial_code(denial.code())
+                .with_latency_ms(elapsed_ms(self.started_at)),
+        )
+    }
+
+    /// Makes `entry` the `request_end` when the `request` entry went ahead on its own.
+    fn finish(&self, entry: EntryContent) -> EntryContent {
+        if self.started {
+            entry.into_request_end()
+        } else {
+            entry
+        }
     }
 
     /// The entry for an allowed request whose response has been relayed (or cut off).
@@ -90,25 +115,27 @@ impl RequestAudit {
             .base
             .clone()
             .with_status_code(status)
-            .with_latency_ms(elapsed_ms(self.started))
+            .with_latency_ms(elapsed_ms(self.started_at))
             .with_bytes_out(bytes_out);
         if cut_off {
             // The agent went away or the relay failed before the end of the body.
             let mut detail = serde_json::Map::new();
             detail.insert("response_incomplete".into(), true.into());
-            entry.with_detail(detail)
+            self.finish(entry.with_detail(detail))
         } else {
-            entry
+            self.finish(entry)
         }
     }
 
     /// What to record if the request is abandoned before it completes.
     pub(crate) fn abandoned(&self) -> EntryContent {
-        self.base
-            .clone()
-            .with_outcome(Outcome::Error)
-            .with_denial_code("shutting_down")
-            .with_latency_ms(elapsed_ms(self.started))
+        self.finish(
+            self.base
+                .clone()
+                .with_outcome(Outcome::Error)
+                .with_denial_code("shutting_down")
+                .with_latency_ms(elapsed_ms(self.started_at)),
+        )
     }
 }
 

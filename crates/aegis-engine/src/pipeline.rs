@@ -19,7 +19,7 @@ use aegis_core::credential::InspectionMode;
 use aegis_core::denial::Denial;
 use aegis_core::domain::{Host, Scheme};
 use aegis_core::timestamp::Timestamp;
-use aegis_store::ledger_writer::LedgerWriter;
+use aegis_store::ledger_writer::{DurableError, LedgerWriter};
 
 use crate::audit::{AuditedBody, RequestAudit};
 use crate::body::{CappedBody, Encoding, IdleBody, RedactingBody};
@@ -90,6 +90,8 @@ pub struct Pipeline {
     draining: AtomicBool,
     redactions: Arc<AtomicU64>,
     ledger: Option<LedgerWriter>,
+    /// Strict durability: entries are committed before the request goes on (SPEC.md §15.4).
+    strict: bool,
     instance: String,
 }
 
@@ -108,6 +110,7 @@ impl Pipeline {
             draining: AtomicBool::new(false),
             redactions: Arc::new(AtomicU64::new(0)),
             ledger: None,
+            strict: false,
             instance: String::new(),
         }
     }
@@ -133,8 +136,11 @@ impl Pipeline {
     }
 
     /// Records every decision in the ledger through `writer`; `instance` names this process.
-    pub fn with_ledger(mut self, writer: LedgerWriter, instance: String) -> Self {
+    /// With `strict`, a request's `request` entry is committed before it is forwarded and a
+    /// denial's entry before the denial is answered (SPEC.md §15.4).
+    pub fn with_ledger(mut self, writer: LedgerWriter, instance: String, strict: bool) -> Self {
         self.ledger = Some(writer);
+        self.strict = strict;
         self.instance = instance;
         self
     }
@@ -182,10 +188,15 @@ impl Pipeline {
                 let entry = audit.denied(&denial);
                 if let Some(slot) = audit.slot.take() {
                     slot.commit(entry);
-                } else if let Some(writer) = &self.ledger
-                    && writer.record(entry).await.is_err()
-                {
-                    return Err(Denial::LedgerUnavailable);
+                } else if let Some(writer) = &self.ledger {
+                    let recorded = if self.strict {
+                        writer.record_durable(entry).await.is_ok()
+                    } else {
+                        writer.record(entry).await.is_ok()
+                    };
+                    if !recorded {
+                        return Err(Denial::LedgerUnavailable);
+                    }
                 }
                 Err(denial)
             }
@@ -296,8 +307,15 @@ impl Pipeline {
             }
         };
 
-        // The decision's ledger slot is reserved before the secret is revealed.
+        // The decision's ledger slot is reserved before the secret is revealed; in strict
+        // durability the `request` entry is committed first.
         if let Some(writer) = &self.ledger {
+            if self.strict {
+                let committed = writer.record_durable(audit.started()).await;
+                // Queued but unconfirmed still lands in the ledger: what follows is its end.
+                audit.started = !matches!(committed, Err(DurableError::NotQueued));
+                committed.map_err(|_| Denial::LedgerUnavailable)?;
+            }
             let slot = writer
                 .reserve(audit.abandoned())
                 .await

@@ -51,6 +51,17 @@ pub struct WriterStats {
 #[error("the ledger could not accept the entry in time")]
 pub struct LedgerUnavailable;
 
+/// Why a strict-mode entry was not confirmed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DurableError {
+    /// No slot freed in time, or the writer has stopped: the entry was not queued.
+    #[error("the ledger could not accept the entry in time")]
+    NotQueued,
+    /// The entry is queued (and will be written) but its commit was not confirmed in time.
+    #[error("the ledger did not confirm the entry in time")]
+    NotConfirmed,
+}
+
 /// A reserved place in the queue. Whatever entry it holds when it is committed or dropped is
 /// sent, so abandoning a request still records it.
 #[derive(Debug)]
@@ -117,26 +128,26 @@ impl LedgerWriter {
     }
 
     /// Queues one entry and waits until the transaction holding it has committed (strict
-    /// durability, SPEC.md §15.4): at most the enqueue timeout for a slot, then at most
-    /// `commit_timeout` for the commit.
+    /// durability, SPEC.md §15.4): at most the enqueue timeout for a slot, then at most the
+    /// enqueue timeout again for the commit.
     ///
     /// # Errors
-    /// [`LedgerUnavailable`] when no slot freed in time, the writer stopped, or the commit did
-    /// not happen within `commit_timeout` (the entry stays queued and is still written).
-    pub async fn record_durable(
-        &self,
-        entry: EntryContent,
-        commit_timeout: Duration,
-    ) -> Result<(), LedgerUnavailable> {
-        let permit = self.reserve_permit().await?;
+    /// [`DurableError::NotQueued`] when no slot freed in time or the writer stopped;
+    /// [`DurableError::NotConfirmed`] when the commit was not confirmed in time (the entry
+    /// stays queued and is still written).
+    pub async fn record_durable(&self, entry: EntryContent) -> Result<(), DurableError> {
+        let permit = self
+            .reserve_permit()
+            .await
+            .map_err(|_| DurableError::NotQueued)?;
         let (tx, rx) = oneshot::channel();
         permit.send(Queued {
             entry,
             committed: Some(tx),
         });
-        match tokio::time::timeout(commit_timeout, rx).await {
+        match tokio::time::timeout(self.enqueue_timeout, rx).await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(_)) | Err(_) => Err(LedgerUnavailable),
+            Ok(Err(_)) | Err(_) => Err(DurableError::NotConfirmed),
         }
     }
 

@@ -76,6 +76,17 @@ pub(crate) async fn connect(
     busy_timeout: Duration,
     read_only: bool,
 ) -> Result<SqlitePool, StoreError> {
+    connect_with_sync(path, busy_timeout, read_only, SqliteSynchronous::Normal).await
+}
+
+/// Opens an existing SQLite file whose writes are flushed to disk as `synchronous` says (FULL
+/// for strict ledger durability, NORMAL otherwise).
+pub(crate) async fn connect_with_sync(
+    path: &Path,
+    busy_timeout: Duration,
+    read_only: bool,
+    synchronous: SqliteSynchronous,
+) -> Result<SqlitePool, StoreError> {
     let text = path.to_str().ok_or_else(|| StoreError::Corrupted {
         file: path.to_path_buf(),
     })?;
@@ -92,7 +103,7 @@ pub(crate) async fn connect(
     } else {
         options
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
+            .synchronous(synchronous)
     };
     let pool = SqlitePoolOptions::new()
         .max_connections(4)

@@ -164,6 +164,26 @@ impl VaultStore {
         Ok(Self { pool, meta, path })
     }
 
+    /// A second handle on the same vault database whose commits are flushed to disk before they
+    /// return (`synchronous=FULL`), for the ledger writer in strict durability (SPEC.md §15.4).
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn with_full_sync(&self, busy_timeout: Duration) -> Result<Self, StoreError> {
+        let pool = sqlite::connect_with_sync(
+            &self.path,
+            busy_timeout,
+            false,
+            sqlx::sqlite::SqliteSynchronous::Full,
+        )
+        .await?;
+        Ok(Self {
+            pool,
+            meta: self.meta.clone(),
+            path: self.path.clone(),
+        })
+    }
+
     /// The vault's metadata as read at open.
     pub fn meta(&self) -> &VaultMeta {
         &self.meta

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use aegis_core::checks::CheckSettings;
 use aegis_core::checks::origin::OriginPolicy;
 use aegis_core::config::ConfigEnum as _;
+use aegis_core::config::Durability;
 use aegis_core::ledger::{EntryContent, LedgerSigningKey, SystemEvent, Via as LedgerVia};
 use aegis_core::timestamp::Timestamp;
 use aegis_engine::holder::SnapshotHolder;
@@ -78,8 +79,14 @@ pub(crate) async fn run(ctx: &Context, args: &GateArgs) -> Result<(), CliError> 
             None
         }
     };
+    let strict = ledger_config.durability == Durability::Strict;
+    let writer_store = if strict {
+        store.with_full_sync(ctx.busy_timeout()).await?
+    } else {
+        store.clone()
+    };
     let (writer, writer_task) = ledger_writer::spawn(
-        store.clone(),
+        writer_store,
         WriterSettings {
             capacity: usize::try_from(ledger_config.queue_capacity).unwrap_or(10_000),
             batch_max: usize::try_from(ledger_config.batch_max_entries).unwrap_or(512),
@@ -108,7 +115,7 @@ pub(crate) async fn run(ctx: &Context, args: &GateArgs) -> Result<(), CliError> 
             pass_oversize_inspection: gate_config.oversize_inspection.as_str() == "pass",
         },
     );
-    let pipeline = Arc::new(pipeline.with_ledger(writer, instance.clone()));
+    let pipeline = Arc::new(pipeline.with_ledger(writer, instance.clone(), strict));
 
     let addr = SocketAddr::new(gate_config.bind, gate_config.port);
     let listener = gate::bind(addr).await.map_err(|e| match e {

@@ -1138,3 +1138,110 @@ fn ledger_stats_count_outcomes_codes_and_services() {
         .run(["ledger", "stats", "--json", "--service", "nosuch"], "");
     assert_eq!(filtered.json()["requests"], 1);
 }
+
+#[test]
+fn strict_mode_every_answer_the_agent_got_is_in_the_ledger_after_sigkill() {
+    use std::io::BufRead as _;
+    let w = World::new();
+    w.add_bearer("svc", "svc", SECRET);
+    w.append_config("ledger:\n  durability: strict\n");
+    let mut gate = w.gate(&[]);
+    // Allowed requests and denials (unknown service) alternate; 40 transfers at a time.
+    let config = w.env.path().join("curl-urls");
+    let mut text = String::new();
+    for i in 0..4000 {
+        let service = if i % 2 == 0 { "svc" } else { "nosuch" };
+        text.push_str(&format!(
+            "url = \"{}/{service}/n/{i}\"\noutput = \"/dev/null\"\n",
+            gate.base
+        ));
+    }
+    std::fs::write(&config, text).expect("curl config");
+    let mut load = std::process::Command::new("curl")
+        .args(["-s", "--noproxy", "*", "--parallel", "--parallel-max", "40"])
+        .args(["-w", "%{http_code} %header{x-aegis-request-id}\n", "-K"])
+        .arg(&config)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("curl");
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let reader = {
+        let lines = lines.clone();
+        let out = load.stdout.take().expect("stdout");
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                lines.lock().expect("lock").push(line);
+            }
+        })
+    };
+    // Kill the gate in the middle of the load, once the agent has had a few hundred answers.
+    aegis_test_support::wait_for("300 answers", Duration::from_secs(60), || {
+        (lines.lock().expect("lock").len() >= 300).then_some(())
+    });
+    gate.kill();
+    load.wait().expect("curl exits");
+    reader.join().expect("reader");
+    let answered: Vec<(String, String)> = lines
+        .lock()
+        .expect("lock")
+        .iter()
+        .filter_map(|l| {
+            let (code, id) = l.split_once(' ')?;
+            (code != "000" && !id.is_empty()).then(|| (code.to_owned(), id.to_owned()))
+        })
+        .collect();
+    assert!(answered.len() >= 300, "{} answers", answered.len());
+    assert!(
+        answered.len() < 4000,
+        "the gate was killed only after the load ended"
+    );
+    assert!(answered.iter().any(|(code, _)| code == "200"));
+    assert!(answered.iter().any(|(code, _)| code == "404"));
+
+    // The agent's answers are all in the ledger a fresh process reads from disk.
+    let export = w.env.run(["ledger", "export", "-f", "jsonl"], "");
+    assert_eq!(export.code, 0, "{}", export.stderr);
+    let entries: Vec<serde_json::Value> = export
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("jsonl"))
+        .collect();
+    let of_kind = |kind: &str| -> std::collections::HashMap<String, serde_json::Value> {
+        entries
+            .iter()
+            .filter(|e| e["kind"] == kind)
+            .map(|e| (e["request_id"].as_str().expect("id").to_owned(), e.clone()))
+            .collect()
+    };
+    let requests = of_kind("request");
+    let ends = of_kind("request_end");
+    for (code, id) in &answered {
+        let entry = requests
+            .get(id)
+            .unwrap_or_else(|| panic!("answer {code} {id} has no request entry"));
+        if code == "200" {
+            assert_eq!(entry["outcome"], "allowed");
+            assert!(entry["status_code"].is_null(), "{entry}");
+        } else {
+            assert_eq!(entry["denial_code"], "unknown_service");
+            assert_eq!(entry["status_code"], 404);
+        }
+    }
+    // Every end pairs with its start; allowed starts carry no status, their ends do.
+    for (id, end) in &ends {
+        assert_eq!(requests[id]["outcome"], "allowed", "{end}");
+        assert!(end["status_code"].is_u64(), "{end}");
+    }
+    assert!(!ends.is_empty());
+
+    // The chain survived the kill, and a restarted gate goes on appending to it.
+    let verify = w.env.run(["ledger", "verify"], "");
+    assert_eq!(verify.code, 0, "{}", verify.stderr);
+    let mut again = w.gate(&[]);
+    assert_eq!(curl(&[&format!("{}/svc/after", again.base)]).status, 200);
+    again.terminate();
+    assert_eq!(again.wait_exit(Duration::from_secs(20)), 0);
+    let verify = w.env.run(["ledger", "verify"], "");
+    assert_eq!(verify.code, 0, "{}", verify.stderr);
+}

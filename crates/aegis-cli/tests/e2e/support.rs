@@ -164,6 +164,12 @@ impl Gate {
         assert!(status.success());
     }
 
+    /// Kills the process with SIGKILL (no drain, no flush) and reaps it.
+    pub(crate) fn kill(&mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reap");
+    }
+
     /// Waits for the process to exit and returns its exit code.
     pub(crate) fn wait_exit(&mut self, deadline: std::time::Duration) -> i32 {
         let child = &mut self.child;

@@ -118,6 +118,14 @@ impl EntryContent {
         Self::new(EntryKind::System, via, instance).with_event(event)
     }
 
+    /// The `request_end` entry completing this `request` entry (strict durability, §15.4):
+    /// the same fields, kind `request_end`.
+    #[must_use]
+    pub fn into_request_end(mut self) -> Self {
+        self.kind = EntryKind::RequestEnd;
+        self
+    }
+
     /// Sets `outcome` (field 4).
     #[must_use]
     pub fn with_outcome(mut self, outcome: Outcome) -> Self {
