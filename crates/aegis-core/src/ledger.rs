@@ -11,7 +11,9 @@
 //! - [`encode`], [`genesis`], [`chain_hash`] and [`verify_chain`] are the §15.2 chain.
 //! - [`checkpoint_message`], [`LedgerSigningKey`] and [`verify_checkpoint`] are §15.3.
 //! - [`jcs`] is the RFC 8785 JSON canonicalisation used for `detail` and checkpoints.
+//! - [`bundle`] builds and verifies signed, self-contained exports of entries (§15.6).
 
+pub mod bundle;
 mod chain;
 mod checkpoint;
 mod columns;

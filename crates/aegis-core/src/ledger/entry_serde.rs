@@ -196,7 +196,8 @@ struct RawEntry {
     hash: String,
 }
 
-fn parse_ts(text: &str) -> Result<Timestamp, EntryParseError> {
+/// Reads `ts` in exactly the form the writer produces (also used for bundle manifests).
+pub(super) fn parse_ts(text: &str) -> Result<Timestamp, EntryParseError> {
     let bad = || EntryParseError::Timestamp {
         found: text.chars().take(64).collect(),
     };
@@ -212,7 +213,8 @@ fn parse_ts(text: &str) -> Result<Timestamp, EntryParseError> {
     }
 }
 
-fn parse_hash(text: &str, field: &'static str) -> Result<[u8; 32], EntryParseError> {
+/// Reads a 64-character hex hash; `field` names it in the error.
+pub(super) fn parse_hash(text: &str, field: &'static str) -> Result<[u8; 32], EntryParseError> {
     let mut out = [0u8; 32];
     hex::decode_to_slice(text, &mut out).map_err(|_| EntryParseError::Hash { field })?;
     Ok(out)
