@@ -184,6 +184,11 @@ impl VaultStore {
         })
     }
 
+    /// The connection pool (for the other modules of this crate).
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
     /// The vault's metadata as read at open.
     pub fn meta(&self) -> &VaultMeta {
         &self.meta
