@@ -293,16 +293,46 @@ pub(crate) enum LedgerCommand {
         #[arg(long, short = 'n', default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=100_000))]
         limit: u32,
     },
-    /// Write entries as CSV, JSON or JSON lines
+    /// Write entries as CSV, JSON or JSON lines, or as a signed bundle
     Export {
         #[command(flatten)]
         filter: LedgerFilterArgs,
         /// csv, json or jsonl
-        #[arg(long, short = 'f', value_parser = ["csv", "json", "jsonl"])]
-        format: String,
+        #[arg(
+            long,
+            short = 'f',
+            value_parser = ["csv", "json", "jsonl"],
+            required_unless_present = "bundle",
+            conflicts_with = "bundle"
+        )]
+        format: Option<String>,
         /// File to write (0600, atomically); standard output when absent
         #[arg(long, short = 'o', value_name = "FILE")]
         output: Option<PathBuf>,
+        /// Write a signed bundle that verifies offline (needs the master key and -o)
+        #[arg(long, requires = "output")]
+        bundle: bool,
+    },
+    /// Check a signed bundle offline; needs no vault, config or master key
+    VerifyBundle {
+        /// The bundle file
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// The vault's key as `aegis ledger pubkey` prints it (ed25519:…), or a file holding it
+        #[arg(long, value_name = "KEY_OR_FILE")]
+        public_key: Option<String>,
+    },
+    /// Move the entries older than --before into a signed bundle and delete them from the vault
+    Archive {
+        /// Archive entries older than this: RFC 3339, YYYY-MM-DD or an age like 90d
+        #[arg(long, value_name = "TIME")]
+        before: String,
+        /// Bundle file to create (0600); never overwritten
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: PathBuf,
+        /// Delete the archived entries without asking
+        #[arg(long)]
+        confirm: bool,
     },
     /// Print the vault's ledger signing public key and its key id
     Pubkey,

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use aegis_core::crypto::VaultKeys;
+use aegis_core::ledger::LedgerSigningKey;
 use aegis_core::names::VaultName;
 use aegis_store::registry::Registry;
 use aegis_store::vault::VaultStore;
@@ -180,6 +181,26 @@ impl Context {
         }
         Ok(keys)
     }
+}
+
+/// Unwraps the vault's ledger signing key (SPEC.md §15.3) with the unlocked vault keys; `None`
+/// for a vault created before ledger keys existed.
+///
+/// # Errors
+/// `integrity` when the stored envelope does not open under these keys.
+pub(crate) fn ledger_signing_key(
+    store: &VaultStore,
+    keys: &VaultKeys,
+) -> Result<Option<LedgerSigningKey>, CliError> {
+    let Some(envelope) = &store.meta().ledger_key_envelope else {
+        return Ok(None);
+    };
+    LedgerSigningKey::unwrap(keys.ledger_signing_key(), &store.meta().id, envelope)
+        .map(Some)
+        .map_err(|_| {
+            CliError::failure("integrity", "the ledger signing key cannot be unwrapped")
+                .with_hint("run aegis doctor")
+        })
 }
 
 /// The `AEGIS_*` variables of the process environment, read once.

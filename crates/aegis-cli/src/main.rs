@@ -100,6 +100,9 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
             commands::db::backup(&ctx, output.as_deref()).await
         }
         Command::Demo { keep } => commands::demo::run(*keep).await,
+        Command::Ledger(LedgerCommand::VerifyBundle { file, public_key }) => {
+            commands::ledger::verify_bundle(file, public_key.as_deref(), json)
+        }
         Command::Ledger(command) => {
             let ctx = Context::load(explicit, flags, json)?;
             match command {
@@ -109,9 +112,29 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
                 }
                 LedgerCommand::Export {
                     filter,
+                    output: Some(output),
+                    bundle: true,
+                    ..
+                } => commands::ledger::export_bundle(&ctx, filter, output).await,
+                LedgerCommand::Export {
+                    filter,
                     format,
                     output,
-                } => commands::ledger::export(&ctx, filter, format, output.as_deref()).await,
+                    ..
+                } => {
+                    let format = format
+                        .as_deref()
+                        .ok_or_else(|| CliError::usage("--format or --bundle is required"))?;
+                    commands::ledger::export(&ctx, filter, format, output.as_deref()).await
+                }
+                LedgerCommand::VerifyBundle { file, public_key } => {
+                    commands::ledger::verify_bundle(file, public_key.as_deref(), json)
+                }
+                LedgerCommand::Archive {
+                    before,
+                    output,
+                    confirm,
+                } => commands::ledger::archive(&ctx, before, output, *confirm).await,
                 LedgerCommand::Pubkey => commands::ledger::pubkey(&ctx).await,
                 LedgerCommand::Stats { filter } => commands::ledger::stats(&ctx, filter).await,
             }

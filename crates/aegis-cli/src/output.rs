@@ -48,6 +48,14 @@ pub(crate) fn warn(text: impl AsRef<str>) {
     eprintln!("warning: {}", text.as_ref());
 }
 
+/// Asks a question on standard error (no newline, so the answer is typed after it).
+pub(crate) fn prompt(text: impl AsRef<str>) {
+    use std::io::Write as _;
+    let mut err = std::io::stderr().lock();
+    // A prompt that cannot be shown is followed by a read that gets no answer, which refuses.
+    let _ = write!(err, "{}", text.as_ref()).and_then(|()| err.flush());
+}
+
 /// Prints a failure: `error:` and `hint:` lines, or one JSON object with `--json`.
 pub(crate) fn error(err: &CliError, as_json: bool) {
     if as_json {

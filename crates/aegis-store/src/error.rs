@@ -66,6 +66,12 @@ pub enum StoreError {
         /// Column that failed to parse.
         field: &'static str,
     },
+    /// The ledger prefix being archived changed between reading it and deleting it.
+    #[error("ledger entry {id} changed while it was being archived; nothing was deleted")]
+    LedgerChanged {
+        /// The last entry of the prefix.
+        id: u64,
+    },
     /// A database call failed.
     #[error("database error while {op}: {source}")]
     Database {
@@ -95,7 +101,7 @@ impl StoreError {
             Self::NotInitialized { .. } => "not_initialized",
             Self::VaultMissing { .. } | Self::NotFound { .. } => "not_found",
             Self::VaultExists { .. } => "vault_exists",
-            Self::Conflict { .. } => "conflict",
+            Self::Conflict { .. } | Self::LedgerChanged { .. } => "conflict",
             Self::Corrupted { .. } | Self::Database { .. } => "database",
             Self::SchemaTooNew { .. } => "schema_too_new",
             Self::InvalidRow { .. } => "integrity",

@@ -8,6 +8,7 @@
 pub mod error;
 pub mod layout;
 pub mod ledger;
+pub mod ledger_archive;
 pub mod ledger_verify;
 pub mod ledger_writer;
 pub mod registry;

@@ -12,7 +12,7 @@ use aegis_core::checks::CheckSettings;
 use aegis_core::checks::origin::OriginPolicy;
 use aegis_core::config::ConfigEnum as _;
 use aegis_core::config::Durability;
-use aegis_core::ledger::{EntryContent, LedgerSigningKey, SystemEvent, Via as LedgerVia};
+use aegis_core::ledger::{EntryContent, SystemEvent, Via as LedgerVia};
 use aegis_core::timestamp::Timestamp;
 use aegis_engine::holder::SnapshotHolder;
 use aegis_engine::snapshot_loader::build_snapshot;
@@ -23,7 +23,7 @@ use aegis_server::{ServeError, tls};
 use aegis_store::ledger_writer::{self, CheckpointSigner, WriterSettings};
 
 use crate::cli::GateArgs;
-use crate::context::Context;
+use crate::context::{Context, ledger_signing_key};
 use crate::error::CliError;
 use crate::output;
 
@@ -61,15 +61,9 @@ pub(crate) async fn run(ctx: &Context, args: &GateArgs) -> Result<(), CliError> 
     let instance = format!("gate-{}", std::process::id());
     let ledger_config = &config.ledger;
     let writer_close = CancellationToken::new();
-    let signer = match &store.meta().ledger_key_envelope {
-        Some(envelope) => Some(CheckpointSigner {
-            key: Arc::new(
-                LedgerSigningKey::unwrap(keys.ledger_signing_key(), &store.meta().id, envelope)
-                    .map_err(|_| {
-                        CliError::failure("integrity", "the ledger signing key cannot be unwrapped")
-                            .with_hint("run aegis doctor")
-                    })?,
-            ),
+    let signer = match ledger_signing_key(&store, &keys)? {
+        Some(key) => Some(CheckpointSigner {
+            key: Arc::new(key),
             interval: ledger_config.checkpoint_interval,
         }),
         None => {

@@ -1,5 +1,12 @@
 //! `aegis ledger verify | show | export | pubkey`: reading the vault's hash-chained audit
-//! ledger. None of them needs the master key.
+//! ledger. None of them needs the master key. Signed bundles (`export --bundle`,
+//! `verify-bundle`) live in `ledger/bundle.rs`, `archive` in `ledger/archive.rs`.
+
+mod archive;
+mod bundle;
+
+pub(crate) use archive::archive;
+pub(crate) use bundle::{export_bundle, verify_bundle};
 
 use aegis_core::ledger::{
     ChainAnchor, FIELD_NAMES, LedgerEntry, checkpoint_message, format_public_key, key_id,
@@ -34,7 +41,7 @@ pub(crate) async fn verify(ctx: &Context) -> Result<(), CliError> {
         .into_iter()
         .map(|c| (c.entry_id, c))
         .collect();
-    let mut anchor = ChainAnchor::genesis(&vault_id);
+    let mut anchor = archive::chain_start(&store, &checkpoints, public_key).await?;
     let mut count = 0u64;
     let mut checked = 0usize;
     loop {

@@ -168,3 +168,460 @@ fn export_writes_csv_json_and_jsonl_with_filters() {
             .is_some_and(|k| k.starts_with("ed25519:"))
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Signed bundles (SPEC.md §15.6) and archive (§15.7)
+
+/// `aegis ledger export --bundle -o bundle.json`; returns the file's path.
+fn export_bundle(env: &TestEnv, extra: &[&str]) -> std::path::PathBuf {
+    let mut args = vec!["ledger", "export", "--bundle", "-o", "bundle.json"];
+    args.extend_from_slice(extra);
+    let run = env.run(args, "");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    env.path().join("bundle.json")
+}
+
+/// The vault's public key as `aegis ledger pubkey --json` prints it.
+fn public_key(env: &TestEnv) -> String {
+    let run = env.run(["ledger", "pubkey", "--json"], "");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    run.json()["public_key"]
+        .as_str()
+        .expect("public_key")
+        .to_owned()
+}
+
+fn read_json(path: &std::path::Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).expect("read")).expect("json")
+}
+
+fn write_json(path: &std::path::Path, value: &serde_json::Value) {
+    std::fs::write(path, serde_json::to_string(value).expect("serialise")).expect("write");
+}
+
+fn verify_bundle(env: &TestEnv, file: &std::path::Path, key: Option<&str>) -> super::support::Run {
+    let mut args = vec![
+        "ledger".to_owned(),
+        "verify-bundle".to_owned(),
+        file.display().to_string(),
+    ];
+    if let Some(key) = key {
+        args.extend(["--public-key".to_owned(), key.to_owned()]);
+    }
+    env.run(args, "")
+}
+
+#[test]
+fn a_bundle_verifies_offline_with_and_without_the_public_key() {
+    let env = five_entries();
+    let file = export_bundle(&env, &[]);
+    assert_eq!(aegis_store::secure_fs::mode_of(&file).expect("mode"), 0o600);
+    let key = public_key(&env);
+
+    // Somewhere else entirely: no config, no data directory, no master key.
+    let offline = super::support::bare_env();
+    let copy = offline.path().join("copy.json");
+    std::fs::copy(&file, &copy).expect("copy");
+    let run = verify_bundle(&offline, &copy, None);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout, "OK 5 entries 1–5\n");
+    assert!(
+        run.stderr.starts_with("warning: ") && run.stderr.contains("not who made it"),
+        "origin not authenticated: {}",
+        run.stderr
+    );
+
+    let run = verify_bundle(&offline, &copy, Some(&key));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout, "OK 5 entries 1–5\n");
+    assert_eq!(run.stderr, "", "no warning with --public-key");
+
+    // A file holding the output of `aegis ledger pubkey`, plain or --json.
+    let plain = env.run(["ledger", "pubkey"], "");
+    std::fs::write(offline.path().join("key.txt"), &plain.stdout).expect("write key");
+    let run = verify_bundle(&offline, &copy, Some("key.txt"));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let json = env.run(["ledger", "pubkey", "--json"], "");
+    std::fs::write(offline.path().join("key.json"), &json.stdout).expect("write key");
+    let run = offline.run(
+        [
+            "ledger",
+            "verify-bundle",
+            "copy.json",
+            "--public-key",
+            "key.json",
+            "--json",
+        ],
+        "",
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let body = run.json();
+    assert_eq!(body["ok"], true);
+    assert_eq!(body["entries"], 5);
+    assert_eq!(body["origin_checked"], true);
+
+    // The export itself is recorded, and the chain still verifies.
+    let show = env.run(["ledger", "show", "--system", "--json"], "");
+    let entries = show.json();
+    let last = entries.as_array().and_then(|a| a.last()).expect("entries");
+    assert_eq!(last["event"], "ledger_exported");
+    assert_eq!(last["detail"]["format"], "bundle");
+    assert_eq!(
+        last["detail"]["content_digest"],
+        read_json(&file)["manifest"]["content_digest"]
+    );
+    assert_eq!(env.run(["ledger", "verify"], "").code, 0);
+}
+
+#[test]
+fn export_bundle_needs_the_master_key_and_an_output_file() {
+    let mut env = five_entries();
+    assert_error(
+        &env.run(["ledger", "export", "--bundle"], ""),
+        2,
+        "required arguments were not provided",
+    );
+    env.unset_env("AEGIS_MASTER_KEY");
+    assert_error(
+        &env.run(["ledger", "export", "--bundle", "-o", "b.json"], ""),
+        2,
+        "AEGIS_MASTER_KEY",
+    );
+    assert!(!env.path().join("b.json").exists());
+}
+
+#[test]
+fn editing_a_bundle_is_found_and_named() {
+    type Edit = fn(&mut serde_json::Value);
+    let cases: [(&str, Edit, &[&str]); 8] = [
+        (
+            "an entry field",
+            |b| b["entries"][2]["credential"] = "other".into(),
+            &[
+                "content digest mismatch",
+                "entry 3 (position 3): hash mismatch",
+            ],
+        ),
+        (
+            "an entry time",
+            |b| b["entries"][1]["ts"] = b["entries"][0]["ts"].clone(),
+            &["entry 2 (position 2): hash mismatch"],
+        ),
+        (
+            "an entry detail",
+            |b| b["entries"][0]["detail"]["vault"] = "prod".into(),
+            &["entry 1 (position 1): hash mismatch"],
+        ),
+        (
+            "the order",
+            |b| b["entries"].as_array_mut().expect("entries").swap(1, 2),
+            &[
+                "entry order changed at position 2",
+                "content digest mismatch",
+            ],
+        ),
+        (
+            "a dropped entry",
+            |b| {
+                b["entries"].as_array_mut().expect("entries").remove(3);
+            },
+            &[
+                "count mismatch: manifest 5, entries 4",
+                "missing entries 4–4",
+            ],
+        ),
+        (
+            "a manifest member",
+            |b| b["manifest"]["vault_name"] = "prod".into(),
+            &["manifest signature invalid"],
+        ),
+        (
+            "the manifest count",
+            |b| b["manifest"]["count"] = 4.into(),
+            &[
+                "manifest signature invalid",
+                "count mismatch: manifest 4, entries 5",
+            ],
+        ),
+        (
+            "the signature",
+            |b| {
+                let sig = b["signature"].as_str().expect("signature").to_owned();
+                let middle = sig.len() / 2;
+                let swapped = if &sig[middle..=middle] == "A" {
+                    "B"
+                } else {
+                    "A"
+                };
+                b["signature"] =
+                    format!("{}{swapped}{}", &sig[..middle], &sig[middle + 1..]).into();
+            },
+            &["manifest signature invalid"],
+        ),
+    ];
+    let env = five_entries();
+    let file = export_bundle(&env, &[]);
+    let key = public_key(&env);
+    let original = read_json(&file);
+    for (what, edit, needles) in cases {
+        let mut bundle = original.clone();
+        edit(&mut bundle);
+        let edited = env.path().join("edited.json");
+        write_json(&edited, &bundle);
+        for key in [None, Some(key.as_str())] {
+            let run = verify_bundle(&env, &edited, key);
+            assert_error(&run, 1, "failed verification: ");
+            for needle in needles {
+                assert!(
+                    run.stderr.contains(needle),
+                    "{what}: {needle}: {}",
+                    run.stderr
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_bundle_checked_against_another_vaults_key_fails() {
+    let env = five_entries();
+    let file = export_bundle(&env, &[]);
+    let other = initialised();
+    let run = verify_bundle(&env, &file, Some(&public_key(&other)));
+    assert_error(&run, 1, "public key differs from --public-key");
+    assert!(
+        run.stderr.contains("manifest signature invalid"),
+        "{}",
+        run.stderr
+    );
+    assert_error(
+        &verify_bundle(&env, &file, Some("ed25519:AAAA")),
+        2,
+        "--public-key",
+    );
+    assert_error(
+        &verify_bundle(&env, &file, Some("no-such-key-file")),
+        2,
+        "--public-key",
+    );
+}
+
+#[test]
+fn an_unreadable_or_unparsable_bundle_exits_2() {
+    let env = super::support::bare_env();
+    assert_error(
+        &env.run(["ledger", "verify-bundle", "missing.json"], ""),
+        2,
+        "missing.json",
+    );
+    std::fs::write(env.path().join("text.json"), "not json").expect("write");
+    assert_error(
+        &env.run(["ledger", "verify-bundle", "text.json"], ""),
+        2,
+        "is not a ledger bundle",
+    );
+    std::fs::write(env.path().join("array.json"), "[1, 2]").expect("write");
+    assert_error(
+        &env.run(["ledger", "verify-bundle", "array.json"], ""),
+        2,
+        "is not a ledger bundle",
+    );
+}
+
+#[test]
+fn a_filtered_bundle_is_not_contiguous_and_still_verifies() {
+    let env = five_entries();
+    let file = export_bundle(&env, &["--service", "github"]);
+    let bundle = read_json(&file);
+    assert_eq!(bundle["manifest"]["contiguous"], false);
+    assert_eq!(bundle["manifest"]["filters"]["service"], "github");
+    let ids: Vec<u64> = bundle["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter_map(|e| e["id"].as_u64())
+        .collect();
+    assert_eq!(ids, [2, 3, 4]);
+    let run = verify_bundle(&env, &file, Some(&public_key(&env)));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout, "OK 3 entries 2–4\n");
+}
+
+/// The entries of `env`'s ledger as `ledger show --json` prints them.
+fn shown(env: &TestEnv) -> Vec<serde_json::Value> {
+    let run = env.run(["ledger", "show", "--system", "--json"], "");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    run.json().as_array().cloned().expect("array")
+}
+
+/// Archives the entries older than entry 4 and returns how many that was.
+fn archive_before_entry_4(env: &TestEnv) -> u64 {
+    let entries = shown(env);
+    let before = entries[3]["ts"].as_str().expect("ts").to_owned();
+    let archived = entries
+        .iter()
+        .filter(|e| e["ts"].as_str() < Some(before.as_str()))
+        .count() as u64;
+    assert!(archived >= 1, "entries 1–3 were written before entry 4");
+    let run = env.run(
+        [
+            "ledger",
+            "archive",
+            "--before",
+            &before,
+            "-o",
+            "archive.json",
+            "--confirm",
+        ],
+        "",
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout
+            .starts_with(&format!("archived {archived} entries 1–{archived} to ")),
+        "{}",
+        run.stdout
+    );
+    archived
+}
+
+#[test]
+fn archive_then_verify_starts_at_the_anchor_and_later_appends_still_verify() {
+    let env = five_entries();
+    let key = public_key(&env);
+    let archived = archive_before_entry_4(&env);
+    let left = shown(&env);
+    assert_eq!(left[0]["id"], archived + 1, "the prefix is gone");
+    let record = left.last().expect("entries");
+    assert_eq!(record["event"], "ledger_archived");
+    assert_eq!(record["detail"]["first_id"], 1);
+    assert_eq!(record["detail"]["last_id"], archived);
+    let file = env.path().join("archive.json");
+    assert_eq!(
+        record["detail"]["content_digest"],
+        read_json(&file)["manifest"]["content_digest"]
+    );
+    assert_eq!(aegis_store::secure_fs::mode_of(&file).expect("mode"), 0o600);
+
+    let verify = env.run(["ledger", "verify"], "");
+    assert_eq!(verify.code, 0, "{}", verify.stderr);
+    assert!(
+        verify
+            .stdout
+            .starts_with(&format!("ok {} entries, head ", 6 - archived)),
+        "{}",
+        verify.stdout
+    );
+    add(
+        &env,
+        "gl",
+        "gitlab",
+        "gitlab.com",
+        "glpat_after_archive_1234",
+    );
+    let verify = env.run(["ledger", "verify", "--json"], "");
+    assert_eq!(verify.code, 0, "{}", verify.stderr);
+    assert_eq!(verify.json()["entries"], 7 - archived);
+
+    // The archive verifies offline, and a bundle of what is left starts at the anchor.
+    let run = verify_bundle(&env, &file, Some(&key));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout, format!("OK {archived} entries 1–{archived}\n"));
+    let rest = export_bundle(&env, &[]);
+    let run = verify_bundle(&env, &rest, Some(&key));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        read_json(&rest)["manifest"]["chain"]["prev_hash"],
+        read_json(&file)["manifest"]["chain"]["head_hash"]
+    );
+}
+
+#[test]
+fn archive_is_refused_without_confirm_when_not_on_a_terminal() {
+    let env = five_entries();
+    let run = env.run(
+        [
+            "ledger",
+            "archive",
+            "--before",
+            "2099-01-01",
+            "-o",
+            "a.json",
+        ],
+        "",
+    );
+    assert_error(&run, 2, "--confirm");
+    assert!(!env.path().join("a.json").exists());
+    assert_eq!(shown(&env).len(), 5, "nothing deleted");
+}
+
+#[test]
+fn archive_never_replaces_an_existing_file() {
+    let env = five_entries();
+    std::fs::write(env.path().join("a.json"), "keep me").expect("write");
+    let run = env.run(
+        [
+            "ledger",
+            "archive",
+            "--before",
+            "2099-01-01",
+            "--output",
+            "a.json",
+            "--confirm",
+        ],
+        "",
+    );
+    assert_error(&run, 1, "already exists");
+    assert_eq!(
+        std::fs::read_to_string(env.path().join("a.json")).expect("read"),
+        "keep me"
+    );
+    assert_eq!(shown(&env).len(), 5);
+}
+
+#[test]
+fn deleting_the_anchor_checkpoint_makes_verify_fail() {
+    let env = five_entries();
+    let archived = archive_before_entry_4(&env);
+    sql(
+        &env,
+        &format!("DELETE FROM ledger_checkpoints WHERE entry_id = {archived}"),
+    );
+    let run = env.run(["ledger", "verify"], "");
+    assert_error(
+        &run,
+        1,
+        &format!(
+            "ledger chain broken at entry {}: missing entries 1–{archived}",
+            archived + 1
+        ),
+    );
+}
+
+#[test]
+fn a_prefix_deleted_without_an_archive_is_missing_entries() {
+    let env = five_entries();
+    sql(&env, "DELETE FROM ledger WHERE id <= 2");
+    assert_error(
+        &env.run(["ledger", "verify"], ""),
+        1,
+        "ledger chain broken at entry 3: missing entries 1–2",
+    );
+}
+
+#[test]
+fn a_forged_anchor_signature_makes_verify_fail() {
+    let env = five_entries();
+    let archived = archive_before_entry_4(&env);
+    sql(
+        &env,
+        &format!(
+            "UPDATE ledger_checkpoints SET signature = zeroblob(64) WHERE entry_id = {archived}"
+        ),
+    );
+    assert_error(
+        &env.run(["ledger", "verify"], ""),
+        1,
+        &format!("checkpoint {archived} signature invalid"),
+    );
+}
