@@ -40,14 +40,20 @@ fi
 command -v curl >/dev/null || die "curl is required"
 
 # --- build -----------------------------------------------------------------------------------
+# The ledger-off baseline is the same gate built with the unaudited-bench feature (it records
+# nothing); it is built first and copied aside, then the real binary is built.
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
     log "building release binaries"
+    (cd "$ROOT" && cargo build --release -q -p aegis-cli --features unaudited-bench)
+    cp "$ROOT/target/release/aegis" "$ROOT/target/release/aegis-unaudited-bench"
     (cd "$ROOT" && cargo build --release -q -p aegis-cli)
     (cd "$ROOT" && cargo build --release -q -p aegis-test-support --example bench_upstream)
 fi
 AEGIS="$ROOT/target/release/aegis"
+AEGIS_UNAUDITED="$ROOT/target/release/aegis-unaudited-bench"
 UPSTREAM_BIN="$ROOT/target/release/examples/bench_upstream"
-[ -x "$AEGIS" ] && [ -x "$UPSTREAM_BIN" ] || die "release binaries missing; run without SKIP_BUILD"
+[ -x "$AEGIS" ] && [ -x "$AEGIS_UNAUDITED" ] && [ -x "$UPSTREAM_BIN" ] ||
+    die "release binaries missing; run without SKIP_BUILD"
 
 # --- processes and clean-up ------------------------------------------------------------------
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/aegis-gate-load.XXXXXX")
@@ -159,7 +165,9 @@ start_upstream UP_SAT_DIRECT
 start_upstream UP_SAT_GATE
 start_upstream UP_PACED_DIRECT
 start_upstream UP_PACED_GATE
+start_upstream UP_SAT_NOLEDGER
 add_credential sat "$UP_SAT_GATE_PORT"
+add_credential sat-noledger "$UP_SAT_NOLEDGER_PORT"
 add_credential paced "$UP_PACED_GATE_PORT"
 add_credential upload "$UP_PACED_GATE_PORT" --body-inspection off
 add_credential upload-inspected "$UP_PACED_GATE_PORT"
@@ -171,6 +179,15 @@ GATE_PORT=$(await_line gate.out 20 's|.*listening on http://127\.0\.0\.1:\([0-9]
     die "gate did not start: $(cat gate.err)"
 
 GATE="http://127.0.0.1:$GATE_PORT"
+
+# The ledger-off gate, on the same vault; it runs only for its own saturation run.
+AEGIS_UPSTREAM_CA="$WORK/ca-bundle.pem" "$AEGIS_UNAUDITED" gate --port 0 >gate-noledger.out 2>gate-noledger.err &
+NOLEDGER_PID=$!
+PIDS+=("$NOLEDGER_PID")
+NOLEDGER_PORT=$(await_line gate-noledger.out 20 's|.*listening on http://127\.0\.0\.1:\([0-9]*\).*|\1|p') ||
+    die "ledger-off gate did not start: $(cat gate-noledger.err)"
+NOLEDGER="http://127.0.0.1:$NOLEDGER_PORT"
+grep -q 'NOT recorded' gate-noledger.err || die "the ledger-off gate is not the unaudited-bench build"
 
 # Smoke test: the gate forwards, the body comes back.
 reply=$(curl -sS --max-time 10 -X POST --data-binary 'ping' "$GATE/paced/echo-body") ||
@@ -213,6 +230,14 @@ stop_pid "$SAMPLER"
 PEAK_SAMPLED_KIB=$(max_of rss_sat.txt)
 HWM_KIB=$(hwm_kib "$GATE_PID")
 stop_pid "$UP_SAT_GATE_PID"
+
+# The same saturation run through the ledger-off gate (stopped right after).
+ENTRIES_BEFORE=$("$AEGIS" ledger stats --json | sed -n 's/.*"requests":\([0-9]*\).*/\1/p')
+noledger_ticks=$(cpu_ticks "$NOLEDGER_PID")
+SAT_NOLEDGER=$(run_wrk gate-noledger "$NOLEDGER/sat-noledger/echo-body" "$CONNECTIONS" 0)
+NOLEDGER_TICKS=$(($(cpu_ticks "$NOLEDGER_PID") - noledger_ticks))
+stop_pid "$NOLEDGER_PID"
+stop_pid "$UP_SAT_NOLEDGER_PID"
 
 PACED_DIRECT=$(run_wrk direct-paced "https://localhost:$UP_PACED_DIRECT_PORT/echo-body" \
     "$RATE_CONNECTIONS" "$RATE_DELAY_MS")
@@ -275,6 +300,11 @@ report_row "through gate" "$SAT_GATE"
 echo "  gate/direct throughput: $(ratio "$(field "$SAT_GATE" rps)" "$(field "$SAT_DIRECT" rps)")" \
     "  added p50: $(added "$(field "$SAT_GATE" p50_us)" "$(field "$SAT_DIRECT" p50_us)")" \
     "  added p99: $(added "$(field "$SAT_GATE" p99_us)" "$(field "$SAT_DIRECT" p99_us)")"
+report_row "through gate, ledger off" "$SAT_NOLEDGER"
+echo "  ledger on/off throughput: $(ratio "$(field "$SAT_GATE" rps)" "$(field "$SAT_NOLEDGER" rps)")" \
+    "  gate CPU per request: ledger on $(cpu_us_per_req "$GATE_TICKS" "$(field "$SAT_GATE" requests)") us," \
+    "off $(cpu_us_per_req "$NOLEDGER_TICKS" "$(field "$SAT_NOLEDGER" requests)") us" \
+    "  (ledger request entries after the on run: $ENTRIES_BEFORE)"
 echo "  CPU per request: upstream $(cpu_us_per_req "$UP_TICKS_DIRECT" "$(field "$SAT_DIRECT" requests)") us (direct)," \
     "gate $(cpu_us_per_req "$GATE_TICKS" "$(field "$SAT_GATE" requests)") us +" \
     "upstream $(cpu_us_per_req "$UP_TICKS_GATE" "$(field "$SAT_GATE" requests)") us (through gate)"

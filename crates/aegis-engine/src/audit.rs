@@ -19,11 +19,13 @@ use aegis_store::ledger_writer::LedgerSlot;
 
 use crate::upstream::BoxError;
 
-/// What is known about a request so far.
+/// What is known about a request so far. Dropped with its slot still reserved (the request was
+/// abandoned), it records the request as cut off.
 #[derive(Debug)]
 pub(crate) struct RequestAudit {
     started_at: Instant,
-    base: EntryContent,
+    /// The entry so far; taken (not cloned) when the final entry is built.
+    base: Option<EntryContent>,
     /// The reserved slot, once the request is about to be forwarded.
     pub(crate) slot: Option<LedgerSlot>,
     /// Whether the `request` entry has been queued on its own (strict durability), so what
@@ -46,54 +48,63 @@ impl RequestAudit {
             .with_path(target.as_bytes());
         Self {
             started_at: Instant::now(),
-            base,
+            base: Some(base),
             slot: None,
             started: false,
         }
     }
 
+    /// Applies a builder step to the entry so far.
+    fn edit(&mut self, step: impl FnOnce(EntryContent) -> EntryContent) {
+        if let Some(base) = self.base.take() {
+            self.base = Some(step(base));
+        }
+    }
+
+    /// Takes the entry so far to finish it (a bare request entry if it was already taken,
+    /// which the pipeline never does).
+    fn take_base(&mut self) -> EntryContent {
+        self.base
+            .take()
+            .unwrap_or_else(|| EntryContent::request(Outcome::Error, Via::Gate, ""))
+    }
+
     /// Adds what the checks decided: service, credential and target host.
     pub(crate) fn admitted(&mut self, service: &str, credential: &str, target_host: &str) {
-        let base = std::mem::replace(
-            &mut self.base,
-            EntryContent::request(Outcome::Allowed, Via::Gate, ""),
-        );
-        self.base = base
-            .with_service(service)
-            .with_credential(credential)
-            .with_target_host(target_host);
+        self.edit(|base| {
+            base.with_service(service)
+                .with_credential(credential)
+                .with_target_host(target_host)
+        });
     }
 
     /// Whether the service is already known.
     pub(crate) fn has_service(&self) -> bool {
-        self.base.service().is_some()
+        self.base.as_ref().is_some_and(|b| b.service().is_some())
     }
 
     /// The service segment, when the route parsed but the request was refused earlier.
     pub(crate) fn service(&mut self, service: &str) {
-        let base = std::mem::replace(
-            &mut self.base,
-            EntryContent::request(Outcome::Allowed, Via::Gate, ""),
-        );
-        self.base = base.with_service(service);
+        self.edit(|base| base.with_service(service));
     }
 
     /// The strict-mode `request` entry, committed before anything is forwarded: who, what and
     /// the decision, without status, latency or byte counts (the `request_end` has those).
     pub(crate) fn started(&self) -> EntryContent {
-        self.base.clone()
+        self.base
+            .clone()
+            .unwrap_or_else(|| EntryContent::request(Outcome::Allowed, Via::Gate, ""))
     }
 
     /// The entry for a refusal or failure (the `request_end` once the request has started).
-    pub(crate) fn denied(&self, denial: &Denial) -> EntryContent {
+    pub(crate) fn denied(&mut self, denial: &Denial) -> EntryContent {
         let outcome = match denial.outcome() {
             DenialOutcome::Blocked => Outcome::Blocked,
             DenialOutcome::Error => Outcome::Error,
         };
+        let base = self.take_base();
         self.finish(
-            self.base
-                .clone()
-                .with_outcome(outcome)
+            base.with_outcome(outcome)
                 .with_status_code(denial.status())
                 .with_denial_code(denial.code())
                 .with_latency_ms(elapsed_ms(self.started_at)),
@@ -110,10 +121,9 @@ impl RequestAudit {
     }
 
     /// The entry for an allowed request whose response has been relayed (or cut off).
-    pub(crate) fn completed(&self, status: u16, bytes_out: u64, cut_off: bool) -> EntryContent {
+    pub(crate) fn completed(&mut self, status: u16, bytes_out: u64, cut_off: bool) -> EntryContent {
         let entry = self
-            .base
-            .clone()
+            .take_base()
             .with_status_code(status)
             .with_latency_ms(elapsed_ms(self.started_at))
             .with_bytes_out(bytes_out);
@@ -128,14 +138,23 @@ impl RequestAudit {
     }
 
     /// What to record if the request is abandoned before it completes.
-    pub(crate) fn abandoned(&self) -> EntryContent {
+    pub(crate) fn abandoned(&mut self) -> EntryContent {
+        let base = self.take_base();
         self.finish(
-            self.base
-                .clone()
-                .with_outcome(Outcome::Error)
+            base.with_outcome(Outcome::Error)
                 .with_denial_code("shutting_down")
                 .with_latency_ms(elapsed_ms(self.started_at)),
         )
+    }
+}
+
+impl Drop for RequestAudit {
+    fn drop(&mut self) {
+        // Still holding its slot: the request went away before it completed.
+        if let Some(slot) = self.slot.take() {
+            let entry = self.abandoned();
+            slot.commit(entry);
+        }
     }
 }
 

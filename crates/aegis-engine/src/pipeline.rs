@@ -317,7 +317,7 @@ impl Pipeline {
                 committed.map_err(|_| Denial::LedgerUnavailable)?;
             }
             let slot = writer
-                .reserve(audit.abandoned())
+                .reserve_slot()
                 .await
                 .map_err(|_| Denial::LedgerUnavailable)?;
             audit.slot = Some(slot);

@@ -83,7 +83,10 @@ fn verify(c: &mut Criterion) {
             let page = store.ledger_columns(after, 10_000).await.expect("read");
             let Some(last) = page.last() else { break };
             after = last.id;
-            for entry in page.iter().filter(|e| e.id.is_multiple_of(CHECKPOINT_EVERY)) {
+            for entry in page
+                .iter()
+                .filter(|e| e.id.is_multiple_of(CHECKPOINT_EVERY))
+            {
                 let ts = Timestamp::from_millis(1_700_000_000_000);
                 let message = checkpoint_message(&meta.id, entry.id, &entry.hash, ts);
                 checkpoints.insert(

@@ -109,16 +109,22 @@ pub(crate) async fn append_many_in(
     let head = read_head(tx, vault_id).await?;
     let ts = head.next_ts(now);
     let (mut id, mut prev) = (head.head.last_id, head.head.last_hash);
-    let mut rows = Vec::with_capacity(contents.len().min(ROWS_PER_INSERT));
-    let mut contents = contents.into_iter().peekable();
-    while let Some(content) = contents.next() {
+    let mut rows = Vec::with_capacity(contents.len());
+    for content in contents {
         id += 1;
         let entry = LedgerEntry::chained(id, ts, content, prev);
         prev = *entry.hash();
         rows.push(entry.into_columns());
-        if rows.len() == ROWS_PER_INSERT || contents.peek().is_none() {
-            insert(tx, std::mem::take(&mut rows)).await?;
-        }
+    }
+    // Statements of a few fixed sizes only (the largest that fits, then smaller powers of
+    // two), so the connection's prepared-statement cache holds a handful of them rather than
+    // one per batch size.
+    let mut rows = rows.into_iter();
+    let mut left = rows.len();
+    while left > 0 {
+        let size = chunk_size(left);
+        insert(tx, rows.by_ref().take(size).collect()).await?;
+        left -= size;
     }
     if id == head.head.last_id {
         return Ok(head.head);
@@ -190,9 +196,19 @@ async fn move_head(
     Ok(())
 }
 
-/// Rows per multi-row INSERT: a whole default batch (512) in one statement; 23 parameters
-/// each stays below SQLite's limit of 32,766 variables.
-const ROWS_PER_INSERT: usize = 1024;
+/// Most rows per multi-row INSERT (23 parameters each stays far below SQLite's limit of 32,766
+/// variables). A prepared statement of this size takes about a megabyte.
+const ROWS_PER_INSERT: usize = 256;
+
+/// The rows of the next INSERT when `left` remain: [`ROWS_PER_INSERT`], or the largest power
+/// of two not above `left`.
+fn chunk_size(left: usize) -> usize {
+    if left >= ROWS_PER_INSERT {
+        ROWS_PER_INSERT
+    } else {
+        1 << left.ilog2()
+    }
+}
 
 /// Takes SQLite's write lock before the head is read, so two appenders never read the same head.
 pub(crate) async fn lock_for_append(tx: &mut Transaction<'_, Sqlite>) -> Result<(), StoreError> {
@@ -365,4 +381,24 @@ fn to_u64(value: i64) -> Result<u64, StoreError> {
         row: value.to_string(),
         field: "id",
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_of_any_size_use_nine_statement_sizes_at_most() {
+        let mut sizes = std::collections::BTreeSet::new();
+        for batch in 1..=2_000usize {
+            let mut left = batch;
+            while left > 0 {
+                let size = chunk_size(left);
+                assert!(size >= 1 && size <= left.min(ROWS_PER_INSERT));
+                sizes.insert(size);
+                left -= size;
+            }
+        }
+        assert_eq!(sizes.len(), 9, "{sizes:?}");
+    }
 }

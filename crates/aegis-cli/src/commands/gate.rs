@@ -109,7 +109,16 @@ pub(crate) async fn run(ctx: &Context, args: &GateArgs) -> Result<(), CliError> 
             pass_oversize_inspection: gate_config.oversize_inspection.as_str() == "pass",
         },
     );
-    let pipeline = Arc::new(pipeline.with_ledger(writer, instance.clone(), strict));
+    let pipeline = if cfg!(feature = "unaudited-bench") {
+        // Only `bench/gate_load.sh` builds this, to measure what the ledger costs.
+        output::warn(
+            "built with the unaudited-bench feature: gate decisions are NOT recorded in the ledger",
+        );
+        drop(writer);
+        Arc::new(pipeline)
+    } else {
+        Arc::new(pipeline.with_ledger(writer, instance.clone(), strict))
+    };
 
     let addr = SocketAddr::new(gate_config.bind, gate_config.port);
     let listener = gate::bind(addr).await.map_err(|e| match e {

@@ -8,12 +8,10 @@ mod bundle;
 pub(crate) use archive::archive;
 pub(crate) use bundle::{export_bundle, verify_bundle};
 
-use aegis_core::ledger::{
-    ChainAnchor, FIELD_NAMES, LedgerEntry, checkpoint_message, format_public_key, key_id,
-    verify_chain_from, verify_checkpoint,
-};
+use aegis_core::ledger::{FIELD_NAMES, LedgerEntry, format_public_key, key_id};
 use aegis_core::timestamp::{Timestamp, parse_time_filter};
 use aegis_store::ledger::LedgerFilter;
+use aegis_store::ledger_verify::WalkError;
 use aegis_store::vault::Checkpoint;
 use serde_json::json;
 
@@ -22,14 +20,13 @@ use crate::context::Context;
 use crate::error::CliError;
 use crate::output;
 
-/// Entries read per page while verifying.
+/// Entries read per page by `stats`, `export` and the archive.
 const PAGE: u32 = 10_000;
 
 /// Runs `aegis ledger verify`: walks the whole chain, recomputing every hash, and checks that
 /// it ends at the recorded head.
 pub(crate) async fn verify(ctx: &Context) -> Result<(), CliError> {
     let store = ctx.vault_store().await?;
-    let vault_id = store.meta().id;
     let public_key: Option<[u8; 32]> = store
         .meta()
         .ledger_public_key
@@ -41,39 +38,15 @@ pub(crate) async fn verify(ctx: &Context) -> Result<(), CliError> {
         .into_iter()
         .map(|c| (c.entry_id, c))
         .collect();
-    let mut anchor = archive::chain_start(&store, &checkpoints, public_key).await?;
-    let mut count = 0u64;
-    let mut checked = 0usize;
-    loop {
-        let page = store.ledger_entries(anchor.id, PAGE).await?;
-        let Some(last) = page.last() else { break };
-        let verified = verify_chain_from(page.iter(), anchor).map_err(|e| broken(e.to_string()))?;
-        for entry in &page {
-            let Some(checkpoint) = checkpoints.get(&entry.id()) else {
-                continue;
-            };
-            let message = checkpoint_message(
-                &vault_id,
-                checkpoint.entry_id,
-                &checkpoint.hash,
-                checkpoint.ts,
-            );
-            let signed = public_key
-                .is_some_and(|key| verify_checkpoint(&key, &message, &checkpoint.signature));
-            if !signed || &checkpoint.hash != entry.hash() {
-                return Err(broken(format!(
-                    "ledger chain broken at entry {id}: checkpoint {id} signature invalid",
-                    id = entry.id()
-                )));
-            }
-            checked += 1;
-        }
-        count += verified.count;
-        anchor = ChainAnchor {
-            id: last.id(),
-            hash: verified.head,
-        };
-    }
+    let start = archive::chain_start(&store, &checkpoints, public_key).await?;
+    let walked = store
+        .walk_ledger(start, &checkpoints, public_key)
+        .await
+        .map_err(|e| match e {
+            WalkError::Broken(message) => broken(message),
+            WalkError::Store(err) => err.into(),
+        })?;
+    let (anchor, count, checked) = (walked.head, walked.entries, walked.checkpoints);
     if let Some((&id, _)) = checkpoints.range(anchor.id + 1..).next() {
         return Err(broken(format!(
             "ledger chain broken at entry {}: missing entries {}–{id}",
@@ -213,11 +186,39 @@ pub(crate) async fn stats(ctx: &Context, args: &LedgerFilterArgs) -> Result<(), 
     let mut services: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
     let mut latencies = Vec::new();
     let mut total = 0u64;
+    // Strict durability writes a request as a `request` entry and a `request_end` with its
+    // result (§15.4): the pair counts once, with the end's outcome, code and latency.
+    let mut open_starts: std::collections::HashSet<String> = std::collections::HashSet::new();
     each_entry(&store, &filter, |entry| {
         let c = entry.content();
         let Some(outcome) = c.outcome() else { return };
-        if c.kind() != aegis_core::ledger::EntryKind::Request {
-            return;
+        match c.kind() {
+            aegis_core::ledger::EntryKind::Request => {}
+            aegis_core::ledger::EntryKind::RequestEnd => {
+                let started = c.request_id().is_some_and(|id| open_starts.remove(id));
+                if !started {
+                    return;
+                }
+                if outcome != aegis_core::ledger::Outcome::Allowed {
+                    if let Some(count) = outcomes.get_mut("allowed") {
+                        *count = count.saturating_sub(1);
+                    }
+                    *outcomes.entry(outcome.as_str().to_owned()).or_default() += 1;
+                    if let Some(code) = c.denial_code() {
+                        *codes.entry(code.to_owned()).or_default() += 1;
+                    }
+                } else if let Some(ms) = c.latency_ms() {
+                    latencies.push(ms);
+                }
+                return;
+            }
+            aegis_core::ledger::EntryKind::System => return,
+        }
+        if outcome == aegis_core::ledger::Outcome::Allowed
+            && c.status_code().is_none()
+            && let Some(id) = c.request_id()
+        {
+            open_starts.insert(id.to_owned());
         }
         total += 1;
         *outcomes.entry(outcome.as_str().to_owned()).or_default() += 1;

@@ -1245,3 +1245,31 @@ fn strict_mode_every_answer_the_agent_got_is_in_the_ledger_after_sigkill() {
     let verify = w.env.run(["ledger", "verify"], "");
     assert_eq!(verify.code, 0, "{}", verify.stderr);
 }
+
+#[test]
+fn strict_mode_stats_count_each_request_once_with_its_end() {
+    let w = World::new();
+    w.add_bearer("svc", "svc", SECRET);
+    w.append_config("ledger:\n  durability: strict\n");
+    let mut gate = w.gate(&[]);
+    for i in 0..3 {
+        assert_eq!(curl(&[&format!("{}/svc/n/{i}", gate.base)]).status, 200);
+    }
+    assert_eq!(curl(&[&format!("{}/nosuch/x", gate.base)]).status, 404);
+    gate.terminate();
+    assert_eq!(gate.wait_exit(Duration::from_secs(20)), 0);
+    let export = w.env.run(["ledger", "export", "-f", "jsonl"], "");
+    let ends = export
+        .stdout
+        .lines()
+        .filter(|l| l.contains("\"kind\":\"request_end\""))
+        .count();
+    assert_eq!(ends, 3, "{}", export.stdout);
+    let run = w.env.run(["ledger", "stats", "--json"], "");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let body = run.json();
+    assert_eq!(body["requests"], 4, "{body}");
+    assert_eq!(body["outcomes"]["allowed"], 3, "{body}");
+    assert_eq!(body["outcomes"]["blocked"], 1, "{body}");
+    assert!(body["latency_ms"]["p50"].is_u64(), "{body}");
+}
