@@ -37,6 +37,10 @@ pub(crate) const VAULT_MIGRATIONS: &[Migration] = &[
         version: 2,
         sql: include_str!("../migrations/sqlite/vault/0002_ledger.sql"),
     },
+    Migration {
+        version: 3,
+        sql: include_str!("../migrations/sqlite/vault/0003_ledger_no_request_index.sql"),
+    },
 ];
 
 /// The schema state of one database file, read without changing it.

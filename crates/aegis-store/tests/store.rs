@@ -263,14 +263,14 @@ async fn a_schema_newer_than_the_binary_is_refused() {
             err,
             StoreError::SchemaTooNew {
                 found: 99,
-                supported: 2
+                supported: 3
             }
         ),
         "{err}"
     );
     assert_eq!(
         err.to_string(),
-        "database schema version 99 is newer than this aegis supports (2)"
+        "database schema version 99 is newer than this aegis supports (3)"
     );
 }
 
@@ -325,7 +325,7 @@ async fn upgrading_a_v1_vault_keeps_a_private_backup_first() {
         "DROP TABLE ledger; DROP TABLE ledger_head; DROP TABLE ledger_checkpoints; \
          ALTER TABLE vault_meta DROP COLUMN ledger_public_key; \
          ALTER TABLE vault_meta DROP COLUMN ledger_key_envelope; \
-         DELETE FROM schema_version WHERE version = 2;",
+         DELETE FROM schema_version WHERE version >= 2;",
     )
     .execute(&pool)
     .await
@@ -337,7 +337,7 @@ async fn upgrading_a_v1_vault_keeps_a_private_backup_first() {
         .await
         .expect("upgrade");
     let status = reopened.schema_status().await.expect("status");
-    assert_eq!((status.current, status.latest), (2, 2));
+    assert_eq!((status.current, status.latest), (3, 3));
     let backup =
         std::path::PathBuf::from(format!("{}.bak-v1", fx.data.vault_db("default").display()));
     assert!(backup.is_file(), "a copy of the v1 file is kept");
