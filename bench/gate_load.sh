@@ -231,11 +231,30 @@ PEAK_SAMPLED_KIB=$(max_of rss_sat.txt)
 HWM_KIB=$(hwm_kib "$GATE_PID")
 stop_pid "$UP_SAT_GATE_PID"
 
-# The same saturation run through the ledger-off gate (stopped right after).
+# Ledger on vs off, in ABBA order (on, off, off, on; half the duration each) so that a drift
+# over time (an A/A run of this block with two identical gates showed the second run ~5%
+# faster) cancels out. Both gates forward to the same upstream.
+HALF=$(( (DURATION + 1) / 2 ))
+CMP_ON_REQ=0 CMP_OFF_REQ=0 CMP_ON_US=0 CMP_OFF_US=0 CMP_ON_TICKS=0 CMP_OFF_TICKS=0
+cmp_run() {
+    local which=$1 pid url out ticks
+    if [ "$which" = on ]; then pid=$GATE_PID url="$GATE/sat-noledger/echo-body"
+    else pid=$NOLEDGER_PID url="$NOLEDGER/sat-noledger/echo-body"; fi
+    ticks=$(cpu_ticks "$pid")
+    out=$(DURATION=$HALF run_wrk "ledger-$which" "$url" "$CONNECTIONS" 0)
+    ticks=$(($(cpu_ticks "$pid") - ticks))
+    if [ "$which" = on ]; then
+        CMP_ON_REQ=$((CMP_ON_REQ + $(field "$out" requests)))
+        CMP_ON_US=$((CMP_ON_US + $(field "$out" duration_us)))
+        CMP_ON_TICKS=$((CMP_ON_TICKS + ticks))
+    else
+        CMP_OFF_REQ=$((CMP_OFF_REQ + $(field "$out" requests)))
+        CMP_OFF_US=$((CMP_OFF_US + $(field "$out" duration_us)))
+        CMP_OFF_TICKS=$((CMP_OFF_TICKS + ticks))
+    fi
+}
 ENTRIES_BEFORE=$("$AEGIS" ledger stats --json | sed -n 's/.*"requests":\([0-9]*\).*/\1/p')
-noledger_ticks=$(cpu_ticks "$NOLEDGER_PID")
-SAT_NOLEDGER=$(run_wrk gate-noledger "$NOLEDGER/sat-noledger/echo-body" "$CONNECTIONS" 0)
-NOLEDGER_TICKS=$(($(cpu_ticks "$NOLEDGER_PID") - noledger_ticks))
+cmp_run on; cmp_run off; cmp_run off; cmp_run on
 stop_pid "$NOLEDGER_PID"
 stop_pid "$UP_SAT_NOLEDGER_PID"
 
@@ -300,11 +319,14 @@ report_row "through gate" "$SAT_GATE"
 echo "  gate/direct throughput: $(ratio "$(field "$SAT_GATE" rps)" "$(field "$SAT_DIRECT" rps)")" \
     "  added p50: $(added "$(field "$SAT_GATE" p50_us)" "$(field "$SAT_DIRECT" p50_us)")" \
     "  added p99: $(added "$(field "$SAT_GATE" p99_us)" "$(field "$SAT_DIRECT" p99_us)")"
-report_row "through gate, ledger off" "$SAT_NOLEDGER"
-echo "  ledger on/off throughput: $(ratio "$(field "$SAT_GATE" rps)" "$(field "$SAT_NOLEDGER" rps)")" \
-    "  gate CPU per request: ledger on $(cpu_us_per_req "$GATE_TICKS" "$(field "$SAT_GATE" requests)") us," \
-    "off $(cpu_us_per_req "$NOLEDGER_TICKS" "$(field "$SAT_NOLEDGER" requests)") us" \
-    "  (ledger request entries after the on run: $ENTRIES_BEFORE)"
+per_sec() { awk -v n="$1" -v us="$2" 'BEGIN { printf "%.1f", n * 1e6 / us }'; }
+CMP_ON_RPS=$(per_sec "$CMP_ON_REQ" "$CMP_ON_US")
+CMP_OFF_RPS=$(per_sec "$CMP_OFF_REQ" "$CMP_OFF_US")
+echo "  ledger on vs off (ABBA, 4 x ${HALF}s, same upstream): on $CMP_ON_RPS req/s, off $CMP_OFF_RPS req/s," \
+    "on/off $(ratio "$CMP_ON_RPS" "$CMP_OFF_RPS");" \
+    "gate CPU per request on $(cpu_us_per_req "$CMP_ON_TICKS" "$CMP_ON_REQ") us," \
+    "off $(cpu_us_per_req "$CMP_OFF_TICKS" "$CMP_OFF_REQ") us" \
+    "(ledger request entries before: $ENTRIES_BEFORE)"
 echo "  CPU per request: upstream $(cpu_us_per_req "$UP_TICKS_DIRECT" "$(field "$SAT_DIRECT" requests)") us (direct)," \
     "gate $(cpu_us_per_req "$GATE_TICKS" "$(field "$SAT_GATE" requests)") us +" \
     "upstream $(cpu_us_per_req "$UP_TICKS_GATE" "$(field "$SAT_GATE" requests)") us (through gate)"

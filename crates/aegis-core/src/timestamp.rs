@@ -50,6 +50,9 @@ impl Timestamp {
 
     /// RFC 3339 text, UTC, millisecond precision.
     pub fn to_rfc3339(self) -> String {
+        if let Some(bytes) = self.rfc3339_bytes() {
+            return String::from_utf8_lossy(&bytes).into_owned();
+        }
         let nanos = i128::from(self.0) * 1_000_000;
         let format = format_description!(
             "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
@@ -58,6 +61,33 @@ impl Timestamp {
             .ok()
             .and_then(|at| at.format(format).ok())
             .unwrap_or_else(|| format!("@{}ms", self.0))
+    }
+
+    /// The text of [`Timestamp::to_rfc3339`] in a stack buffer, for years 0000–9999 (every
+    /// instant Aegis writes); `None` outside them. The ledger hashes this for every entry, so
+    /// it avoids both the allocation and the format interpreter.
+    pub fn rfc3339_bytes(self) -> Option<[u8; 24]> {
+        let seconds = self.0.div_euclid(1000);
+        let millis = u32::try_from(self.0.rem_euclid(1000)).ok()?;
+        let at = OffsetDateTime::from_unix_timestamp(seconds).ok()?;
+        let year = u32::try_from(at.year()).ok().filter(|y| *y <= 9999)?;
+        let (hour, minute, second) = at.to_hms();
+        let mut out = *b"0000-00-00T00:00:00.000Z";
+        let mut put = |at: usize, width: usize, mut value: u32| {
+            for i in (at..at + width).rev() {
+                // `value % 10` is a single digit.
+                out[i] = b'0' + u8::try_from(value % 10).unwrap_or(0);
+                value /= 10;
+            }
+        };
+        put(0, 4, year);
+        put(5, 2, u32::from(u8::from(at.month())));
+        put(8, 2, u32::from(at.day()));
+        put(11, 2, u32::from(hour));
+        put(14, 2, u32::from(minute));
+        put(17, 2, u32::from(second));
+        put(20, 3, millis);
+        Some(out)
     }
 }
 
@@ -109,6 +139,30 @@ impl serde::Serialize for Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn the_fast_form_matches_the_formatter(millis in -62_135_596_800_000i64..253_402_300_800_000) {
+            let at = Timestamp::from_millis(millis);
+            let nanos = i128::from(millis) * 1_000_000;
+            let format = format_description!(
+                "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+            );
+            let expected = OffsetDateTime::from_unix_timestamp_nanos(nanos)
+                .expect("in range")
+                .format(format)
+                .expect("formats");
+            let fast = at.rfc3339_bytes().expect("year 0000-9999");
+            proptest::prop_assert_eq!(std::str::from_utf8(&fast).expect("ascii"), expected.as_str());
+        }
+    }
+
+    #[test]
+    fn years_beyond_9999_fall_back_to_the_formatter() {
+        let far = Timestamp::from_millis(253_402_300_800_000);
+        assert_eq!(far.rfc3339_bytes(), None);
+        assert!(far.to_rfc3339().starts_with("+10000") || far.to_rfc3339().starts_with('@'));
+    }
 
     #[test]
     fn formats_rfc3339_utc_with_milliseconds() {

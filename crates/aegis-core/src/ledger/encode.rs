@@ -108,7 +108,10 @@ pub(super) fn encode_into(entry: &LedgerEntry, sink: &mut impl Sink) {
 pub(super) fn encode_view(v: &View<'_>, sink: &mut impl Sink) {
     sink.put(&[ENCODING_VERSION]);
     put_int(sink, Some(v.id));
-    put_str(sink, Some(&v.ts.to_rfc3339()));
+    match v.ts.rfc3339_bytes() {
+        Some(bytes) => put_str(sink, Some(std::str::from_utf8(&bytes).unwrap_or_default())),
+        None => put_str(sink, Some(&v.ts.to_rfc3339())),
+    }
     put_str(sink, Some(v.kind.as_str()));
     put_str(sink, v.outcome.map(|o| o.as_str()));
     put_str(sink, v.event.map(|e| e.as_str()));
