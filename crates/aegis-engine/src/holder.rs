@@ -9,8 +9,10 @@ use arc_swap::ArcSwap;
 use tokio_util::sync::CancellationToken;
 
 use aegis_core::crypto::VaultKeys;
+use aegis_core::ledger::{EntryContent, SystemEvent, Via};
 use aegis_core::snapshot::Snapshot;
 use aegis_core::timestamp::Timestamp;
+use aegis_store::ledger_writer::LedgerWriter;
 use aegis_store::vault::VaultStore;
 
 use crate::snapshot_loader::build_snapshot;
@@ -65,6 +67,7 @@ impl SnapshotHolder {
         keys: Arc<VaultKeys>,
         interval: Duration,
         stop: CancellationToken,
+        ledger: Option<ReloadLedger>,
     ) {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -93,15 +96,49 @@ impl SnapshotHolder {
             match build_snapshot(&store, &keys, now()).await {
                 Ok(next) => {
                     failed_generation = None;
+                    let credentials = next.credentials().len();
                     self.swap(next);
                     tracing::info!(generation, "snapshot reloaded");
+                    if let Some(ledger) = &ledger {
+                        let mut detail = serde_json::Map::new();
+                        detail.insert("generation".into(), generation.into());
+                        detail.insert("credentials".into(), credentials.into());
+                        ledger.record(SystemEvent::SnapshotReloaded, detail).await;
+                    }
                 }
                 Err(err) => {
                     failed_generation = Some(generation);
                     self.reloads_rejected.fetch_add(1, Ordering::Relaxed);
                     tracing::error!(generation, error = %err, "snapshot rejected; the previous one stays in force");
+                    if let Some(ledger) = &ledger {
+                        let mut detail = serde_json::Map::new();
+                        detail.insert("generation".into(), generation.into());
+                        detail.insert("error".into(), err.code().into());
+                        ledger.record(SystemEvent::SnapshotRejected, detail).await;
+                    }
                 }
             }
+        }
+    }
+}
+
+/// Where the reload task records `snapshot_reloaded` and `snapshot_rejected` (SPEC.md §15.1).
+#[derive(Debug, Clone)]
+pub struct ReloadLedger {
+    /// The process's ledger writer.
+    pub writer: LedgerWriter,
+    /// The process's instance id.
+    pub instance: String,
+}
+
+impl ReloadLedger {
+    async fn record(&self, event: SystemEvent, detail: serde_json::Map<String, serde_json::Value>) {
+        let entry = EntryContent::system(event, Via::System, &self.instance).with_detail(detail);
+        if self.writer.record(entry).await.is_err() {
+            tracing::warn!(
+                event = event.as_str(),
+                "could not record the reload in the ledger"
+            );
         }
     }
 }

@@ -44,6 +44,8 @@ pub struct WriterStats {
     pub retries: AtomicU64,
     /// Times a request waited for a free slot.
     pub backpressure: AtomicU64,
+    /// Total time requests spent waiting for a free slot, in microseconds.
+    pub backpressure_wait_micros: AtomicU64,
     /// Batches committed.
     pub batches: AtomicU64,
 }
@@ -133,8 +135,15 @@ impl LedgerWriter {
             Err(mpsc::error::TrySendError::Closed(_)) => return Err(LedgerUnavailable),
             Err(mpsc::error::TrySendError::Full(_)) => {
                 self.stats.backpressure.fetch_add(1, Ordering::Relaxed);
-                tokio::time::timeout(self.enqueue_timeout, self.sender.clone().reserve_owned())
-                    .await
+                let waited_from = std::time::Instant::now();
+                let reserved =
+                    tokio::time::timeout(self.enqueue_timeout, self.sender.clone().reserve_owned())
+                        .await;
+                let waited = u64::try_from(waited_from.elapsed().as_micros()).unwrap_or(u64::MAX);
+                self.stats
+                    .backpressure_wait_micros
+                    .fetch_add(waited, Ordering::Relaxed);
+                reserved
                     .map_err(|_| LedgerUnavailable)?
                     .map_err(|_| LedgerUnavailable)?
             }
@@ -225,6 +234,8 @@ pub struct CheckpointSigner {
     pub key: Arc<LedgerSigningKey>,
     /// Entries between checkpoints.
     pub interval: u64,
+    /// Longest an entry stays without a checkpoint (`ledger.checkpoint_max_age`).
+    pub max_age: Duration,
 }
 
 impl CheckpointSigner {
@@ -257,15 +268,42 @@ async fn run(
 ) {
     let mut closing = false;
     let mut since_checkpoint = 0u64;
+    // When the oldest committed entry without a checkpoint was committed.
+    let mut unsigned_since: Option<tokio::time::Instant> = None;
     loop {
         let first = if closing {
             receiver.recv().await
         } else {
+            // Entries not yet under a checkpoint get one once the oldest of them reaches
+            // `max_age`, even if no more arrive (SPEC.md §15.3).
+            let checkpoint_due = async {
+                match (&signer, unsigned_since) {
+                    (Some(signer), Some(since)) => {
+                        tokio::time::sleep_until(since + signer.max_age).await;
+                    }
+                    _ => std::future::pending::<()>().await,
+                }
+            };
             tokio::select! {
                 entry = receiver.recv() => entry,
                 () = close.cancelled() => {
                     closing = true;
                     receiver.close();
+                    continue;
+                }
+                () = checkpoint_due => {
+                    if let Some(signer) = &signer {
+                        match signer.sign_head(&store).await {
+                            Ok(()) => {
+                                since_checkpoint = 0;
+                                unsigned_since = None;
+                            }
+                            Err(err) => {
+                                tracing::warn!(error = %err, "could not write a ledger checkpoint");
+                                unsigned_since = Some(tokio::time::Instant::now());
+                            }
+                        }
+                    }
                     continue;
                 }
             }
@@ -323,6 +361,7 @@ async fn run(
         }
         since_checkpoint += batch.len() as u64;
         commit(&store, batch, &stats).await;
+        unsigned_since.get_or_insert_with(tokio::time::Instant::now);
         for waiter in waiters {
             // A waiter that gave up has dropped its receiver; nothing to tell it.
             let _ = waiter.send(());
@@ -331,7 +370,10 @@ async fn run(
             && since_checkpoint >= signer.interval.max(1)
         {
             match signer.sign_head(&store).await {
-                Ok(()) => since_checkpoint = 0,
+                Ok(()) => {
+                    since_checkpoint = 0;
+                    unsigned_since = None;
+                }
                 Err(err) => tracing::warn!(error = %err, "could not write a ledger checkpoint"),
             }
         }

@@ -351,3 +351,106 @@ async fn upgrading_a_v1_vault_keeps_a_private_backup_first() {
         .expect("the upgraded vault takes ledger entries");
     assert_eq!(appended.id(), 1);
 }
+
+mod writer {
+    //! The ledger writer against a real SQLite vault: durable waits, backpressure that waits
+    //! instead of dropping, and a close that commits every reserved slot.
+
+    use std::sync::atomic::Ordering;
+
+    use aegis_store::ledger_writer::{self, LedgerUnavailable, WriterSettings};
+    use tokio_util::sync::CancellationToken;
+
+    use super::*;
+
+    fn settings(capacity: usize) -> WriterSettings {
+        WriterSettings {
+            capacity,
+            batch_max: 512,
+            // Long enough that only a waiter or the close can end a batch in these tests.
+            batch_delay: Duration::from_secs(30),
+            enqueue_timeout: Duration::from_secs(5),
+        }
+    }
+
+    async fn head_id(store: &VaultStore) -> u64 {
+        store
+            .ledger_head()
+            .await
+            .expect("head")
+            .map_or(0, |h| h.last_id)
+    }
+
+    #[tokio::test]
+    async fn a_durable_entry_is_committed_when_record_durable_returns() {
+        let fx = fixture().await;
+        let close = CancellationToken::new();
+        let (writer, task) =
+            ledger_writer::spawn(fx.store.clone(), settings(16), None, close.clone());
+        let before = head_id(&fx.store).await;
+        // A batch entry first: on its own it would wait out the 30 s batch delay.
+        writer
+            .record(entry(SystemEvent::ConfigChanged))
+            .await
+            .expect("queued");
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            writer.record_durable(entry(SystemEvent::ConfigChanged)),
+        )
+        .await
+        .expect("a waiter cuts the batch delay short")
+        .expect("committed");
+        assert_eq!(head_id(&fx.store).await, before + 2);
+        close.cancel();
+        task.await.expect("writer");
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_waits_counts_the_wait_and_drops_nothing() {
+        let fx = fixture().await;
+        let close = CancellationToken::new();
+        let (writer, task) =
+            ledger_writer::spawn(fx.store.clone(), settings(1), None, close.clone());
+        let before = head_id(&fx.store).await;
+        // The only slot is held, so the next reservation has to wait for it.
+        let mut held = writer.reserve_slot().await.expect("slot");
+        held.set(entry(SystemEvent::ConfigChanged));
+        let waiting = {
+            let writer = writer.clone();
+            tokio::spawn(async move { writer.record(entry(SystemEvent::ConfigChanged)).await })
+        };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while writer.stats().backpressure.load(Ordering::Relaxed) == 0 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the second request never waited"
+            );
+            tokio::task::yield_now().await;
+        }
+        drop(held);
+        waiting.await.expect("task").expect("queued after the wait");
+        close.cancel();
+        task.await.expect("writer");
+        let stats = writer.stats();
+        assert!(stats.backpressure_wait_micros.load(Ordering::Relaxed) > 0);
+        assert_eq!(stats.committed.load(Ordering::Relaxed), 2);
+        assert_eq!(head_id(&fx.store).await, before + 2);
+    }
+
+    #[tokio::test]
+    async fn a_slot_that_cannot_be_had_in_time_is_ledger_unavailable() {
+        let fx = fixture().await;
+        let close = CancellationToken::new();
+        let mut quick = settings(1);
+        quick.enqueue_timeout = Duration::from_millis(50);
+        let (writer, task) = ledger_writer::spawn(fx.store.clone(), quick, None, close.clone());
+        let held = writer.reserve_slot().await.expect("slot");
+        assert_eq!(
+            writer.record(entry(SystemEvent::ConfigChanged)).await,
+            Err(LedgerUnavailable)
+        );
+        drop(held);
+        close.cancel();
+        task.await.expect("writer");
+    }
+}

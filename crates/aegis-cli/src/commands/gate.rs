@@ -14,7 +14,7 @@ use aegis_core::config::ConfigEnum as _;
 use aegis_core::config::Durability;
 use aegis_core::ledger::{EntryContent, SystemEvent, Via as LedgerVia};
 use aegis_core::timestamp::Timestamp;
-use aegis_engine::holder::SnapshotHolder;
+use aegis_engine::holder::{ReloadLedger, SnapshotHolder};
 use aegis_engine::snapshot_loader::build_snapshot;
 use aegis_engine::upstream::{UpstreamClient, UpstreamSettings};
 use aegis_engine::{Pipeline, PipelineSettings};
@@ -65,6 +65,7 @@ pub(crate) async fn run(ctx: &Context, args: &GateArgs) -> Result<(), CliError> 
         Some(key) => Some(CheckpointSigner {
             key: Arc::new(key),
             interval: ledger_config.checkpoint_interval,
+            max_age: ledger_config.checkpoint_max_age,
         }),
         None => {
             output::warn(
@@ -109,6 +110,10 @@ pub(crate) async fn run(ctx: &Context, args: &GateArgs) -> Result<(), CliError> 
             pass_oversize_inspection: gate_config.oversize_inspection.as_str() == "pass",
         },
     );
+    let reload_ledger = Some(ReloadLedger {
+        writer: writer.clone(),
+        instance: instance.clone(),
+    });
     let pipeline = if cfg!(feature = "unaudited-bench") {
         // Only `bench/gate_load.sh` builds this, to measure what the ledger costs.
         output::warn(
@@ -192,6 +197,7 @@ pub(crate) async fn run(ctx: &Context, args: &GateArgs) -> Result<(), CliError> 
         keys.clone(),
         config.storage.poll_interval.min(MAX_RELOAD_POLL),
         stop.clone(),
+        reload_ledger,
     ));
     let force = CancellationToken::new();
     tokio::spawn(wait_for_signals(stop.clone(), force.clone()));

@@ -8,7 +8,7 @@ mod bundle;
 pub(crate) use archive::archive;
 pub(crate) use bundle::{export_bundle, verify_bundle};
 
-use aegis_core::ledger::{FIELD_NAMES, LedgerEntry, format_public_key, key_id};
+use aegis_core::ledger::{FIELD_NAMES, LedgerEntry, SystemEvent, format_public_key, key_id};
 use aegis_core::timestamp::{Timestamp, parse_time_filter};
 use aegis_store::ledger::LedgerFilter;
 use aegis_store::ledger_verify::WalkError;
@@ -142,7 +142,11 @@ pub(crate) async fn export(
     if format == "csv" {
         text.push_str(&csv_line(FIELD_NAMES.iter().map(|f| Some((*f).to_owned()))));
     }
+    let (mut count, mut first_id, mut last_id) = (0u64, None, None);
     each_entry(&store, &filter, |entry| {
+        count += 1;
+        first_id.get_or_insert(entry.id());
+        last_id = Some(entry.id());
         let value = entry.to_json();
         match format {
             "csv" => text.push_str(&csv_line(FIELD_NAMES.iter().map(|f| match &value[*f] {
@@ -162,8 +166,11 @@ pub(crate) async fn export(
         text = serde_json::Value::Array(json_rows).to_string();
         text.push('\n');
     }
-    match to {
-        None => output::raw(&text),
+    let file = match to {
+        None => {
+            output::raw(&text);
+            "-".to_owned()
+        }
         Some(path) => {
             let path = ctx.cwd.join(path);
             aegis_store::secure_fs::write_atomic(&path, text.as_bytes())
@@ -171,8 +178,19 @@ pub(crate) async fn export(
             if !ctx.json {
                 output::line(format!("wrote {}", path.display()));
             }
+            path.display().to_string()
         }
-    }
+    };
+    // The export itself is recorded (§15.5): what was exported, never its content.
+    let mut detail = serde_json::Map::new();
+    detail.insert("format".into(), format.into());
+    detail.insert("file".into(), file.into());
+    detail.insert("count".into(), count.into());
+    detail.insert("first_id".into(), first_id.into());
+    detail.insert("last_id".into(), last_id.into());
+    store
+        .append(crate::audit::cli_event(SystemEvent::LedgerExported).with_detail(detail))
+        .await?;
     Ok(())
 }
 

@@ -489,6 +489,20 @@ fn vault_changes_take_effect_without_a_restart() {
         Duration::from_secs(5),
         || (curl(&[&url]).status == 404).then_some(()),
     );
+    let mut gate = gate;
+    gate.terminate();
+    assert_eq!(gate.wait_exit(Duration::from_secs(20)), 0);
+    // Each of the three reloads is in the ledger.
+    let run = w.env.run(["ledger", "show", "--system", "--json"], "");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let reloads = run
+        .json()
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter(|e| e["event"] == "snapshot_reloaded")
+        .count();
+    assert!(reloads >= 3, "{reloads} snapshot_reloaded entries");
 }
 
 #[test]
@@ -1272,4 +1286,28 @@ fn strict_mode_stats_count_each_request_once_with_its_end() {
     assert_eq!(body["outcomes"]["allowed"], 3, "{body}");
     assert_eq!(body["outcomes"]["blocked"], 1, "{body}");
     assert!(body["latency_ms"]["p50"].is_u64(), "{body}");
+}
+
+#[test]
+fn entries_get_a_checkpoint_once_they_reach_checkpoint_max_age() {
+    let w = World::new();
+    w.add_bearer("svc", "svc", SECRET);
+    w.append_config("ledger:\n  checkpoint_interval: 100000\n  checkpoint_max_age: 300ms\n");
+    let mut gate = w.gate(&[]);
+    for i in 0..2 {
+        assert_eq!(curl(&[&format!("{}/svc/n/{i}", gate.base)]).status, 200);
+    }
+    // Far fewer entries than the interval, and the gate still running: only the age counts.
+    let checkpoints = aegis_test_support::wait_for(
+        "a checkpoint over the two requests",
+        Duration::from_secs(10),
+        || {
+            let run = w.env.run(["ledger", "verify", "--json"], "");
+            let body = run.json();
+            (body["checkpoints"].as_u64() >= Some(1)).then_some(body)
+        },
+    );
+    assert_eq!(checkpoints["ok"], true, "{checkpoints}");
+    gate.terminate();
+    assert_eq!(gate.wait_exit(Duration::from_secs(20)), 0);
 }

@@ -154,7 +154,27 @@ fn export_writes_csv_json_and_jsonl_with_filters() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     let body: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&file).expect("file")).expect("json");
-    assert_eq!(body.as_array().map(Vec::len), Some(5));
+    // The five changes, then one ledger_exported entry for each export before this one.
+    let entries = body.as_array().expect("array");
+    assert_eq!(entries.len(), 7);
+    let exported: Vec<_> = entries[5..]
+        .iter()
+        .map(|e| {
+            (
+                e["event"].clone(),
+                e["detail"]["format"].clone(),
+                e["detail"]["file"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        exported,
+        [
+            ("ledger_exported".into(), "csv".into(), "-".into()),
+            ("ledger_exported".into(), "jsonl".into(), "-".into()),
+        ]
+    );
+    assert_eq!(entries[6]["detail"]["count"], 3);
     assert_eq!(aegis_store::secure_fs::mode_of(&file).expect("mode"), 0o600);
     assert_error(
         &env.run(["ledger", "show", "--since", "last tuesday"], ""),
