@@ -284,13 +284,17 @@ pub(crate) enum ConfigCommand {
 #[derive(Debug, Subcommand)]
 pub(crate) enum LedgerCommand {
     /// Recompute the hash chain and check it ends at the recorded head
-    Verify,
+    Verify {
+        /// Only the last N entries, starting from the stored prev_hash of the first of them
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        last: Option<u64>,
+    },
     /// The newest entries, oldest first
     Show {
         #[command(flatten)]
         filter: LedgerFilterArgs,
-        /// How many entries
-        #[arg(long, short = 'n', default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        /// How many entries (at most 10,000)
+        #[arg(long, short = 'n', default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=10_000))]
         limit: u32,
     },
     /// Write entries as CSV, JSON or JSON lines, or as a signed bundle

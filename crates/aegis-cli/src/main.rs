@@ -106,7 +106,7 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
         Command::Ledger(command) => {
             let ctx = Context::load(explicit, flags, json)?;
             match command {
-                LedgerCommand::Verify => commands::ledger::verify(&ctx).await,
+                LedgerCommand::Verify { last } => commands::ledger::verify(&ctx, *last).await,
                 LedgerCommand::Show { filter, limit } => {
                     commands::ledger::show(&ctx, filter, *limit).await
                 }

@@ -645,3 +645,30 @@ fn a_forged_anchor_signature_makes_verify_fail() {
         &format!("checkpoint {archived} signature invalid"),
     );
 }
+
+#[test]
+fn verify_last_n_checks_only_the_newest_entries() {
+    let env = five_entries();
+    // Entry 1 is altered: the whole walk fails at it, a walk of the last three never sees it.
+    sql(&env, "UPDATE ledger SET instance = 'forged' WHERE id = 1");
+    assert_error(
+        &env.run(["ledger", "verify"], ""),
+        1,
+        "entry 1: hash mismatch",
+    );
+    let last = env.run(["ledger", "verify", "--last", "3", "--json"], "");
+    assert_eq!(last.code, 0, "{}", last.stderr);
+    assert_eq!(last.json()["entries"], 3);
+    // An entry inside the last three is found.
+    sql(&env, "UPDATE ledger SET instance = 'forged' WHERE id = 4");
+    assert_error(
+        &env.run(["ledger", "verify", "--last", "3"], ""),
+        1,
+        "entry 4: hash mismatch",
+    );
+    assert_error(
+        &env.run(["ledger", "verify", "--last", "0"], ""),
+        2,
+        "--last",
+    );
+}
