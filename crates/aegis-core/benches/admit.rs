@@ -3,21 +3,20 @@
 //! echo-redaction automaton over every secret). Run with
 //! `cargo bench -p aegis-core --bench admit`.
 //!
-//! The target is under 2 µs per admission decision with 1,000 credentials and 1,000 agents.
-//! Agents do not exist in the codebase yet (they arrive with a later issue: `admit` refuses any
-//! agent token today), so every request here is anonymous and the "1,000 agents" half of the
-//! target cannot be measured yet; add agents to the snapshot here once they exist.
+//! The target is under 2 µs per admission decision with 1,000 credentials and 1,000 agents:
+//! agent `agent-NNNN` holds a grant on `svc-NNNN`, and the `agent_*` cases authenticate one.
 #![allow(missing_docs)]
 
 use std::hint::black_box;
 
+use aegis_core::agent::{Agent, TokenDigest};
 use aegis_core::auth::AuthType;
 use aegis_core::checks::{self, CheckSettings, RequestHead};
 use aegis_core::credential::{Credential, InspectionMode};
 use aegis_core::domain::DomainList;
-use aegis_core::names::{CredentialName, ServiceName, VaultName};
+use aegis_core::names::{AgentName, CredentialName, ServiceName, VaultName};
 use aegis_core::scopes::Scopes;
-use aegis_core::snapshot::{Snapshot, SnapshotEntry};
+use aegis_core::snapshot::{Snapshot, SnapshotAgent, SnapshotEntry};
 use aegis_core::timestamp::Timestamp;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use secrecy::SecretString;
@@ -35,7 +34,14 @@ fn admit(c: &mut Criterion) {
     let settings = CheckSettings::default();
     // A service in the middle of the vault; the lookup is a hash map, so position is immaterial.
     let allowed_target = "/svc-0500/v1/chat/completions?stream=false";
-    let cases: [(&str, RequestHead<'_>, bool); 4] = [
+    let token = agent_token(500);
+    let mut as_agent = head("POST", allowed_target, None);
+    as_agent.agent_token = Some(token.as_bytes());
+    let mut not_granted = head("POST", "/svc-0501/v1/chat/completions", None);
+    not_granted.agent_token = Some(token.as_bytes());
+    let cases: [(&str, RequestHead<'_>, bool); 6] = [
+        ("agent_allowed_default_host", as_agent, true),
+        ("agent_denied_credential_not_granted", not_granted, false),
         (
             "allowed_x_target_host",
             head("POST", allowed_target, Some(b"eu.svc-0500.example.net")),
@@ -63,10 +69,13 @@ fn admit(c: &mut Criterion) {
         let decision = checks::admit(&snapshot, request, settings, now);
         match (allowed, &decision) {
             (true, Ok(_)) => {}
-            (false, Err(denial)) => assert!(
-                matches!(denial.code(), "domain_blocked" | "unknown_service"),
+            (false, Err(refusal)) => assert!(
+                matches!(
+                    refusal.denial.code(),
+                    "domain_blocked" | "unknown_service" | "credential_not_granted"
+                ),
                 "{name}: unexpected denial {}",
-                denial.code()
+                refusal.denial.code()
             ),
             _ => panic!("{name}: unexpected decision {decision:?}"),
         }
@@ -119,6 +128,29 @@ fn build_snapshot() -> Snapshot {
         Timestamp::from_millis(NOW_MILLIS),
         entries(),
     )
+    .with_agents(agents())
+}
+
+/// The fixed token of agent `i` (well-formed: `aegis_` and 43 base64url characters).
+fn agent_token(i: usize) -> String {
+    format!("aegis_{i:043}")
+}
+
+/// 1,000 agents, agent `i` granted credential `svc-i`.
+fn agents() -> Vec<SnapshotAgent> {
+    (0..CREDENTIALS)
+        .map(|i| SnapshotAgent {
+            agent: Agent {
+                id: uuid::Uuid::from_u128(0x10_0000 + i as u128),
+                name: AgentName::parse(&format!("agent-{i:04}")).expect("valid agent name"),
+                token_digest: TokenDigest::of(agent_token(i).as_bytes()),
+                rate_limit: None,
+                created_at: Timestamp::from_millis(NOW_MILLIS),
+                token_created_at: Timestamp::from_millis(NOW_MILLIS),
+            },
+            grants: vec![uuid::Uuid::from_u128(0x1000 + i as u128)],
+        })
+        .collect()
 }
 
 /// 1,000 bearer credentials `svc-0000`..`svc-0999`, each allowed on `api.svc-NNNN.example.com`

@@ -1,13 +1,15 @@
 //! The ordered header checks of SPEC.md §10.1 (steps 0–6): pure, synchronous, reading only the
 //! snapshot, the request head and the time. The order lives in [`admit`] and nowhere else.
 //!
-//! Rate limits (step 8) need shared mutable state and live in aegis-engine; policies (step 7),
-//! agents and grants (steps 2–3 for identified agents) and body inspection (step 9) arrive with
-//! their issues.
+//! Rate limits (step 8) need shared mutable state and live in aegis-engine; policies (step 7)
+//! arrive with their issue, and body inspection (step 9) runs in aegis-engine.
 
+pub mod agent;
+pub mod grant;
 pub mod origin;
 pub mod route;
 
+use crate::checks::agent::Caller;
 use crate::denial::Denial;
 use crate::domain::{Scheme, TargetHost};
 use crate::permit::Permit;
@@ -51,6 +53,7 @@ pub struct CheckSettings {
 /// body inspection passed too.
 pub struct Admission {
     credential: usize,
+    agent: Option<usize>,
     scheme: Scheme,
     target: TargetHost,
     port: u16,
@@ -68,7 +71,37 @@ impl std::fmt::Debug for Admission {
     }
 }
 
+/// A refused request: the denial, and the agent when step 2 had already identified it (so the
+/// ledger entry can name the agent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// Why the request was refused.
+    pub denial: Denial,
+    /// Index in the snapshot of the authenticated agent, if authentication had passed.
+    pub agent: Option<usize>,
+}
+
+impl From<Denial> for Refusal {
+    fn from(denial: Denial) -> Self {
+        Self {
+            denial,
+            agent: None,
+        }
+    }
+}
+
+impl From<Refusal> for Denial {
+    fn from(refusal: Refusal) -> Self {
+        refusal.denial
+    }
+}
+
 impl Admission {
+    /// Index of the authenticated agent in the snapshot; `None` for an anonymous request.
+    pub fn agent_index(&self) -> Option<usize> {
+        self.agent
+    }
+
     /// Index of the selected credential in the snapshot.
     pub fn credential_index(&self) -> usize {
         self.credential
@@ -103,18 +136,20 @@ impl Admission {
 }
 
 /// Runs steps 0 (sealed), 1 (route, target host syntax, service known), 2 (agent
-/// authentication), 3 (credential selection), 4 (expiry), 5 (scope) and 6 (domain guard).
+/// authentication), 3 (credential selection and grant), 4 (expiry), 5 (scope) and 6 (domain
+/// guard), in that order.
 ///
 /// # Errors
-/// The [`Denial`] of the first step that refuses.
+/// A [`Refusal`] carrying the [`Denial`] of the first step that refuses and, for steps after
+/// 2, the authenticated agent.
 pub fn admit(
     snapshot: &Snapshot,
     head: &RequestHead<'_>,
     settings: CheckSettings,
     now: Timestamp,
-) -> Result<Admission, Denial> {
+) -> Result<Admission, Refusal> {
     if snapshot.is_sealed() {
-        return Err(Denial::VaultSealed);
+        return Err(Denial::VaultSealed.into());
     }
     let route = route::parse_route(head.method, head.target)?;
     let requested_target = match head.target_host {
@@ -125,27 +160,31 @@ pub fn admit(
     if candidates.is_empty() {
         return Err(Denial::UnknownService {
             service: route.service.to_owned(),
-        });
+        }
+        .into());
     }
-    match head.agent_token {
-        // No agent is registered yet (agents arrive with their issue), so any token is unknown:
-        // a wrong token is never downgraded to "no token".
-        Some(_) => return Err(Denial::AgentAuthFailed),
-        None if settings.require_agent_auth => return Err(Denial::AgentAuthRequired),
-        None => {}
-    }
-    let index = select_credential(snapshot, candidates, head.credential, route.service)?;
-    let credential = snapshot.credential(index).ok_or(Denial::Internal)?;
+    let caller = agent::authenticate(snapshot, head.agent_token, settings.require_agent_auth)?;
+    let agent = match caller {
+        Caller::Anonymous => None,
+        Caller::Agent(index) => Some(index),
+    };
+    let refuse = |denial: Denial| Refusal { denial, agent };
+    let index =
+        grant::select_credential(snapshot, candidates, head.credential, route.service, caller)
+            .map_err(refuse)?;
+    let credential = snapshot
+        .credential(index)
+        .ok_or_else(|| refuse(Denial::Internal))?;
     if credential.is_expired(now) {
-        return Err(Denial::CredentialExpired {
+        return Err(refuse(Denial::CredentialExpired {
             service: route.service.to_owned(),
-        });
+        }));
     }
     if !credential.scopes.allows_method(head.method) {
-        return Err(Denial::ScopeDenied {
+        return Err(refuse(Denial::ScopeDenied {
             service: route.service.to_owned(),
             method: head.method.to_owned(),
-        });
+        }));
     }
     let target = match requested_target {
         Some(target) => target,
@@ -153,16 +192,20 @@ pub fn admit(
             .domains
             .first_exact()
             .and_then(|entry| entry.to_target())
-            .ok_or_else(|| Denial::bad_request("X-Target-Host is required for this service"))?,
+            .ok_or_else(|| {
+                refuse(Denial::bad_request(
+                    "X-Target-Host is required for this service",
+                ))
+            })?,
     };
-    let entry = credential
-        .domains
-        .find_match(&target)
-        .ok_or_else(|| Denial::DomainBlocked {
+    let entry = credential.domains.find_match(&target).ok_or_else(|| {
+        refuse(Denial::DomainBlocked {
             host: target.to_string(),
-        })?;
+        })
+    })?;
     Ok(Admission {
         credential: index,
+        agent,
         scheme: entry.scheme(),
         port: target.port().unwrap_or_else(|| entry.effective_port()),
         target,
@@ -178,45 +221,19 @@ fn parse_target_host(raw: &[u8]) -> Result<TargetHost, Denial> {
         .map_err(|_| Denial::bad_request("X-Target-Host is not a valid host or host:port"))
 }
 
-/// Step 3 for anonymous requests: the named credential among the candidates, or the only one.
-fn select_credential(
-    snapshot: &Snapshot,
-    candidates: &[usize],
-    named: Option<&[u8]>,
-    service: &str,
-) -> Result<usize, Denial> {
-    if let Some(name) = named {
-        return candidates
-            .iter()
-            .copied()
-            .find(|&i| {
-                snapshot
-                    .credential(i)
-                    .is_some_and(|c| c.name.as_str().as_bytes() == name)
-            })
-            .ok_or_else(|| Denial::CredentialNotGranted {
-                service: service.to_owned(),
-            });
-    }
-    match candidates {
-        [only] => Ok(*only),
-        _ => Err(Denial::CredentialAmbiguous {
-            service: service.to_owned(),
-        }),
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
     use secrecy::SecretString;
 
     use super::*;
+    use crate::agent::{Agent, AgentToken, TokenDigest};
     use crate::auth::AuthType;
     use crate::credential::{Credential, InspectionMode};
     use crate::domain::DomainList;
-    use crate::names::{CredentialName, ServiceName, VaultName};
+    use crate::names::{AgentName, CredentialName, ServiceName, VaultName};
     use crate::scopes::Scopes;
-    use crate::snapshot::SnapshotEntry;
+    use crate::snapshot::{SnapshotAgent, SnapshotEntry};
 
     const NOW: Timestamp = Timestamp::from_millis(1_000_000);
 
@@ -271,8 +288,8 @@ mod tests {
         }
     }
 
-    fn code(result: Result<Admission, Denial>) -> &'static str {
-        result.map_or_else(|d| d.code(), |_| "admitted")
+    fn code(result: Result<Admission, Refusal>) -> &'static str {
+        result.map_or_else(|r| r.denial.code(), |_| "admitted")
     }
 
     #[test]
@@ -424,5 +441,208 @@ mod tests {
         assert_eq!(permit.port(), 8443);
         assert_eq!(permit.path_and_query(), "/repos/a%2Fb?x=%20");
         assert!(snap.secrets().reveal(&permit).is_some());
+    }
+
+    /// A fixed, well-formed token for the table tests.
+    const TOKEN: &[u8; 49] = b"aegis_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+
+    /// Agent `bot` holding `TOKEN`, granted the credentials named in `grants`.
+    fn with_bot(snap: Snapshot, grants: &[&str]) -> Snapshot {
+        let ids = snap
+            .credentials()
+            .iter()
+            .filter(|c| grants.contains(&c.name.as_str()))
+            .map(|c| c.id)
+            .collect();
+        let agent = Agent {
+            id: uuid::Uuid::from_bytes([7; 16]),
+            name: AgentName::parse("bot").expect("name"),
+            token_digest: TokenDigest::of(TOKEN),
+            rate_limit: None,
+            created_at: NOW,
+            token_created_at: NOW,
+        };
+        snap.with_agents(vec![SnapshotAgent { agent, grants: ids }])
+    }
+
+    fn as_bot<'a>(target: &'a str) -> RequestHead<'a> {
+        let mut h = head("GET", target);
+        h.agent_token = Some(TOKEN);
+        h
+    }
+
+    const REQUIRED: CheckSettings = CheckSettings {
+        require_agent_auth: true,
+    };
+
+    #[test]
+    fn agent_auth_table_follows_spec_11_3() {
+        let snap = with_bot(
+            snapshot(vec![credential("gh", "github", "api.github.com")], false),
+            &["gh"],
+        );
+        let open = CheckSettings::default();
+        let wrong = b"aegis_BAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+        let cases: [(Option<&[u8]>, CheckSettings, &str); 10] = [
+            (None, REQUIRED, "agent_auth_required"),
+            (None, open, "admitted"),
+            (Some(TOKEN), REQUIRED, "admitted"),
+            (Some(TOKEN), open, "admitted"),
+            (Some(b""), REQUIRED, "agent_auth_failed"),
+            (Some(b""), open, "agent_auth_failed"),
+            (Some(b"not-a-token"), REQUIRED, "agent_auth_failed"),
+            (Some(b"not-a-token"), open, "agent_auth_failed"),
+            (Some(wrong), REQUIRED, "agent_auth_failed"),
+            (Some(wrong), open, "agent_auth_failed"),
+        ];
+        for (token, settings, expected) in cases {
+            let mut h = head("GET", "/github/x");
+            h.agent_token = token;
+            assert_eq!(code(admit(&snap, &h, settings, NOW)), expected, "{token:?}");
+        }
+    }
+
+    #[test]
+    fn an_agent_without_a_grant_is_refused_with_credential_not_granted() {
+        let snap = with_bot(
+            snapshot(vec![credential("gh", "github", "api.github.com")], false),
+            &[],
+        );
+        let refusal = admit(&snap, &as_bot("/github/x"), REQUIRED, NOW).expect_err("refused");
+        assert_eq!(refusal.denial.code(), "credential_not_granted");
+        assert_eq!(refusal.agent, Some(0), "the refusal names the agent");
+        // Anonymous requests are not limited to grants when auth is not required.
+        assert_eq!(
+            code(admit(
+                &snap,
+                &head("GET", "/github/x"),
+                CheckSettings::default(),
+                NOW
+            )),
+            "admitted"
+        );
+    }
+
+    #[test]
+    fn an_identified_agent_only_reaches_and_names_its_grants() {
+        let snap = with_bot(
+            snapshot(
+                vec![
+                    credential("a", "svc", "a.example.com"),
+                    credential("bb", "svc", "b.example.com"),
+                    credential("ccc", "svc", "c.example.com"),
+                ],
+                false,
+            ),
+            &["bb", "ccc"],
+        );
+        let settings = CheckSettings::default();
+        assert_eq!(
+            code(admit(&snap, &as_bot("/svc/x"), settings, NOW)),
+            "credential_ambiguous"
+        );
+        let mut named = as_bot("/svc/x");
+        named.credential = Some(b"ccc");
+        let admission = admit(&snap, &named, settings, NOW).expect("admitted");
+        assert_eq!(admission.target().to_string(), "c.example.com");
+        assert_eq!(admission.agent_index(), Some(0));
+        for not_granted in [&b"a"[..], b"nope", b""] {
+            named.credential = Some(not_granted);
+            assert_eq!(
+                code(admit(&snap, &named, settings, NOW)),
+                "credential_not_granted"
+            );
+        }
+        let single = with_bot(
+            snapshot(
+                vec![
+                    credential("a", "svc", "a.example.com"),
+                    credential("bb", "svc", "b.example.com"),
+                ],
+                false,
+            ),
+            &["bb"],
+        );
+        let admission = admit(&single, &as_bot("/svc/x"), settings, NOW).expect("admitted");
+        assert_eq!(admission.target().to_string(), "b.example.com");
+    }
+
+    #[test]
+    fn refusals_before_authentication_name_no_agent() {
+        let snap = with_bot(
+            snapshot(vec![credential("gh", "github", "api.github.com")], false),
+            &["gh"],
+        );
+        let refusal = admit(&snap, &as_bot("/gitlab/x"), REQUIRED, NOW).expect_err("refused");
+        assert_eq!(refusal.denial.code(), "unknown_service");
+        assert_eq!(refusal.agent, None);
+        let mut h = as_bot("/github/x");
+        h.target_host = Some(b"evil.example");
+        let refusal = admit(&snap, &h, REQUIRED, NOW).expect_err("refused");
+        assert_eq!(refusal.denial.code(), "domain_blocked");
+        assert_eq!(refusal.agent, Some(0));
+    }
+
+    #[test]
+    fn a_generated_token_authenticates_and_its_digest_is_what_is_indexed() {
+        let token = AgentToken::generate().expect("random");
+        let agent = Agent {
+            id: uuid::Uuid::from_bytes([3; 16]),
+            name: AgentName::parse("gen").expect("name"),
+            token_digest: token.digest(),
+            rate_limit: None,
+            created_at: NOW,
+            token_created_at: NOW,
+        };
+        let snap = snapshot(vec![credential("gh", "github", "api.github.com")], false);
+        let id = snap.credentials()[0].id;
+        let snap = snap.with_agents(vec![SnapshotAgent {
+            agent,
+            grants: vec![id],
+        }]);
+        let mut h = head("GET", "/github/x");
+        h.agent_token = Some(token.reveal_once().as_bytes());
+        assert_eq!(code(admit(&snap, &h, REQUIRED, NOW)), "admitted");
+    }
+
+    proptest! {
+        #[test]
+        fn a_token_differing_in_any_byte_is_refused(
+            position in 0usize..49,
+            flip in 1u8..=255,
+            required in any::<bool>(),
+        ) {
+            let snap = with_bot(
+                snapshot(vec![credential("gh", "github", "api.github.com")], false),
+                &["gh"],
+            );
+            let mut altered = *TOKEN;
+            altered[position] ^= flip;
+            let mut h = head("GET", "/github/x");
+            h.agent_token = Some(&altered);
+            let settings = CheckSettings { require_agent_auth: required };
+            prop_assert_eq!(code(admit(&snap, &h, settings, NOW)), "agent_auth_failed");
+        }
+
+        #[test]
+        fn truncated_or_extended_tokens_are_refused(cut in 0usize..49, extra in any::<u8>()) {
+            let snap = with_bot(
+                snapshot(vec![credential("gh", "github", "api.github.com")], false),
+                &["gh"],
+            );
+            let mut h = head("GET", "/github/x");
+            h.agent_token = Some(&TOKEN[..cut]);
+            prop_assert_eq!(
+                code(admit(&snap, &h, CheckSettings::default(), NOW)),
+                "agent_auth_failed"
+            );
+            let mut longer = TOKEN.to_vec();
+            longer.push(extra);
+            h.agent_token = Some(&longer);
+            prop_assert_eq!(
+                code(admit(&snap, &h, CheckSettings::default(), NOW)),
+                "agent_auth_failed"
+            );
+        }
     }
 }

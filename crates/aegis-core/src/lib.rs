@@ -4,6 +4,7 @@
 //! Nothing here performs IO, reads the clock or needs an async runtime; the time is always an
 //! argument. Storage lives in `aegis-store`, the request pipeline in `aegis-engine`.
 
+pub mod agent;
 pub mod auth;
 pub mod checks;
 pub mod config;

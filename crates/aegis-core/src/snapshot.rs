@@ -1,13 +1,15 @@
 //! The immutable, fully indexed view of a vault that request handling reads (DESIGN.md §4):
-//! credentials by service, their decrypted secrets in a [`SecretTable`], and the echo-redaction
-//! automaton. Built off the request path, swapped whole, zeroised on drop.
+//! credentials by service, their decrypted secrets in a [`SecretTable`], agents by token digest
+//! with their granted credentials, and the echo-redaction automaton. Built off the request
+//! path, swapped whole, zeroised on drop.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::agent::{Agent, TokenDigest};
 use crate::auth::AuthType;
 use crate::credential::Credential;
 use crate::names::VaultName;
@@ -25,6 +27,34 @@ pub struct SnapshotEntry {
     pub previous: Option<SecretString>,
 }
 
+/// One agent as the snapshot holds it: the stored row and the ids of its granted credentials.
+#[derive(Debug, Clone)]
+pub struct SnapshotAgent {
+    /// The agent's row.
+    pub agent: Agent,
+    /// Ids of the credentials granted to it (ids without a credential are ignored).
+    pub grants: Vec<uuid::Uuid>,
+}
+
+/// An agent in a built snapshot: the row and its grants as credential indexes.
+#[derive(Debug)]
+pub struct IndexedAgent {
+    agent: Agent,
+    granted: HashSet<usize>,
+}
+
+impl IndexedAgent {
+    /// The agent's row.
+    pub fn agent(&self) -> &Agent {
+        &self.agent
+    }
+
+    /// Whether the credential at `index` is granted to this agent.
+    pub fn has_grant(&self, index: usize) -> bool {
+        self.granted.contains(&index)
+    }
+}
+
 /// Everything the request path needs, immutable once built.
 pub struct Snapshot {
     generation: i64,
@@ -36,6 +66,8 @@ pub struct Snapshot {
     by_service: HashMap<String, Vec<usize>>,
     secrets: SecretTable,
     redaction: Arc<RedactionSet>,
+    agents: Vec<IndexedAgent>,
+    by_digest: HashMap<TokenDigest, usize>,
 }
 
 impl fmt::Debug for Snapshot {
@@ -45,6 +77,7 @@ impl fmt::Debug for Snapshot {
             .field("vault", &self.vault)
             .field("sealed", &self.sealed)
             .field("credentials", &self.credentials.len())
+            .field("agents", &self.agents.len())
             .finish_non_exhaustive()
     }
 }
@@ -95,7 +128,55 @@ impl Snapshot {
             by_service,
             secrets: SecretTable { secrets },
             redaction: Arc::new(RedactionSet::new(redaction)),
+            agents: Vec::new(),
+            by_digest: HashMap::new(),
         }
+    }
+
+    /// Adds the vault's agents, indexing them by token digest and resolving their grants to
+    /// credential indexes.
+    #[must_use]
+    pub fn with_agents(mut self, agents: Vec<SnapshotAgent>) -> Self {
+        let by_id: HashMap<uuid::Uuid, usize> = self
+            .credentials
+            .iter()
+            .enumerate()
+            .map(|(index, c)| (c.id, index))
+            .collect();
+        self.agents = Vec::with_capacity(agents.len());
+        self.by_digest = HashMap::with_capacity(agents.len());
+        for entry in agents {
+            let granted = entry
+                .grants
+                .iter()
+                .filter_map(|id| by_id.get(id).copied())
+                .collect();
+            self.by_digest
+                .insert(entry.agent.token_digest, self.agents.len());
+            self.agents.push(IndexedAgent {
+                agent: entry.agent,
+                granted,
+            });
+        }
+        self
+    }
+
+    /// The agent at `index`.
+    pub fn agent(&self, index: usize) -> Option<&IndexedAgent> {
+        self.agents.get(index)
+    }
+
+    /// Every agent.
+    pub fn agents(&self) -> &[IndexedAgent] {
+        &self.agents
+    }
+
+    /// The index of the agent whose token has `digest`. The final comparison with the stored
+    /// digest is constant-time.
+    pub fn agent_by_digest(&self, digest: &TokenDigest) -> Option<usize> {
+        let index = *self.by_digest.get(digest)?;
+        let agent = self.agents.get(index)?;
+        agent.agent.token_digest.matches(digest).then_some(index)
     }
 
     /// The store generation this snapshot was built from.

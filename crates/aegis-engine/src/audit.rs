@@ -78,6 +78,11 @@ impl RequestAudit {
         });
     }
 
+    /// Names the authenticated agent (never its token).
+    pub(crate) fn agent(&mut self, agent: &str) {
+        self.edit(|base| base.with_agent(agent));
+    }
+
     /// Whether the service is already known.
     pub(crate) fn has_service(&self) -> bool {
         self.base.as_ref().is_some_and(|b| b.service().is_some())

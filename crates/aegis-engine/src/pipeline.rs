@@ -246,7 +246,18 @@ impl Pipeline {
             credential: header_bytes(&parts.headers, "x-aegis-credential"),
             agent_token: header_bytes(&parts.headers, "x-aegis-agent"),
         };
-        let admission = checks::admit(&snapshot, &head, self.settings.checks, now)?;
+        let admission = match checks::admit(&snapshot, &head, self.settings.checks, now) {
+            Ok(admission) => admission,
+            Err(refusal) => {
+                if let Some(agent) = refusal.agent.and_then(|i| snapshot.agent(i)) {
+                    audit.agent(agent.agent().name.as_str());
+                }
+                return Err(refusal.denial);
+            }
+        };
+        if let Some(agent) = admission.agent_index().and_then(|i| snapshot.agent(i)) {
+            audit.agent(agent.agent().name.as_str());
+        }
         let credential = snapshot
             .credential(admission.credential_index())
             .ok_or(Denial::Internal)?;

@@ -1,11 +1,17 @@
-//! Building a snapshot from the store: one read of every credential, every row MAC verified,
-//! every secret decrypted. Any failure rejects the whole build; nothing is half-applied.
+//! Building a snapshot from the store: one read of every credential, agent and grant, every
+//! row MAC verified, every secret decrypted. Any failure rejects the whole build; nothing is
+//! half-applied.
+
+use std::collections::HashMap;
 
 use secrecy::SecretString;
 
+use aegis_core::agent::grant_encoding;
 use aegis_core::crypto::{SecretField, VaultKeys};
-use aegis_core::snapshot::{Snapshot, SnapshotEntry};
+use aegis_core::snapshot::{Snapshot, SnapshotAgent, SnapshotEntry};
 use aegis_core::timestamp::Timestamp;
+use aegis_store::StoreError;
+use aegis_store::agents::AgentRows;
 use aegis_store::vault::{StoredCredential, VaultStore};
 
 use crate::error::EngineError;
@@ -13,8 +19,9 @@ use crate::error::EngineError;
 /// Reads the vault and builds a snapshot; `now` decides which grace-period secrets still count.
 ///
 /// # Errors
-/// [`EngineError::Store`] when the store fails, [`EngineError::Integrity`] when any row fails its
-/// MAC or does not decrypt.
+/// [`EngineError::Store`] when the store fails or an agent or grant row fails its MAC
+/// ([`StoreError::InvalidRow`] naming the row and `mac`), [`EngineError::Integrity`] when a
+/// credential row fails its MAC or does not decrypt.
 pub async fn build_snapshot(
     store: &VaultStore,
     keys: &VaultKeys,
@@ -27,6 +34,7 @@ pub async fn build_snapshot(
     for row in rows {
         entries.push(open_row(keys, &meta.id, row, now)?);
     }
+    let agents = verified_agents(keys, &meta.id, store.agent_rows().await?)?;
     Ok(Snapshot::new(
         generation,
         meta.name.clone(),
@@ -34,7 +42,50 @@ pub async fn build_snapshot(
         meta.sealed,
         now,
         entries,
-    ))
+    )
+    .with_agents(agents))
+}
+
+/// Checks every agent and grant MAC and groups the grants by agent.
+fn verified_agents(
+    keys: &VaultKeys,
+    vault_id: &uuid::Uuid,
+    rows: AgentRows,
+) -> Result<Vec<SnapshotAgent>, EngineError> {
+    let tampered = |table: &'static str, row: String| {
+        EngineError::Store(StoreError::InvalidRow {
+            table,
+            row,
+            field: "mac",
+        })
+    };
+    let mut grants: HashMap<uuid::Uuid, Vec<uuid::Uuid>> = HashMap::new();
+    for grant in rows.grants {
+        let encoding = grant_encoding(vault_id, &grant.agent_id, &grant.credential_id);
+        if !keys.verify_row_mac(&encoding, &grant.mac) {
+            return Err(tampered(
+                "grants",
+                format!("{}/{}", grant.agent_id, grant.credential_id),
+            ));
+        }
+        grants
+            .entry(grant.agent_id)
+            .or_default()
+            .push(grant.credential_id);
+    }
+    rows.agents
+        .into_iter()
+        .map(|stored| {
+            let encoding = stored.agent.canonical_encoding(vault_id);
+            if !keys.verify_row_mac(&encoding, &stored.mac) {
+                return Err(tampered("agents", stored.agent.name.to_string()));
+            }
+            Ok(SnapshotAgent {
+                grants: grants.remove(&stored.agent.id).unwrap_or_default(),
+                agent: stored.agent,
+            })
+        })
+        .collect()
 }
 
 fn open_row(

@@ -5,6 +5,7 @@
 //! [`vault`]; no SQL leaves this crate, and SQLite-specific statements stay in `sqlite`, so a
 //! PostgreSQL backend can be added behind the same API.
 
+pub mod agents;
 pub mod error;
 pub mod layout;
 pub mod ledger;

@@ -41,6 +41,10 @@ pub(crate) const VAULT_MIGRATIONS: &[Migration] = &[
         version: 3,
         sql: include_str!("../migrations/sqlite/vault/0003_ledger_no_request_index.sql"),
     },
+    Migration {
+        version: 4,
+        sql: include_str!("../migrations/sqlite/vault/0004_agents.sql"),
+    },
 ];
 
 /// The schema state of one database file, read without changing it.

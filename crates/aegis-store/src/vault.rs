@@ -280,7 +280,8 @@ impl VaultStore {
             .map_err(StoreError::db("adding a credential"))
     }
 
-    /// Replaces a credential's row (matched by id) with new metadata, envelopes and MAC.
+    /// Replaces a credential's row (matched by id) with new metadata, envelopes and MAC. The row
+    /// is updated in place, so the credential's grants stay.
     ///
     /// # Errors
     /// [`StoreError::NotFound`] when the row is gone; database failures.
@@ -290,27 +291,28 @@ impl VaultStore {
         entry: EntryContent,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
-        let deleted = sqlx::query("DELETE FROM credentials WHERE id = ?")
-            .bind(stored.credential.id.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::db("updating a credential"))?
-            .rows_affected();
-        if deleted == 0 {
+        let assignments = CREDENTIAL_COLUMNS
+            .split(", ")
+            .map(|column| format!("{} = ?", column.trim()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let updated = bind_credential(
+            sqlx::query(&format!(
+                "UPDATE credentials SET {assignments} WHERE id = ?"
+            )),
+            stored,
+        )
+        .bind(stored.credential.id.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::db("updating a credential"))?
+        .rows_affected();
+        if updated == 0 {
             return Err(StoreError::NotFound {
                 kind: "credential",
                 name: stored.credential.name.to_string(),
             });
         }
-        bind_credential(
-            sqlx::query(&format!(
-                "INSERT INTO credentials ({CREDENTIAL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            )),
-            stored,
-        )
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::db("updating a credential"))?;
         ledger::append_in(&mut tx, &self.meta.id, entry, now()).await?;
         tx.commit()
             .await
@@ -537,7 +539,9 @@ impl VaultStore {
     }
 
     /// Starts a write transaction by bumping the generation, which takes the write lock first.
-    async fn begin_write(&self) -> Result<sqlx::Transaction<'_, sqlx::Sqlite>, StoreError> {
+    pub(crate) async fn begin_write(
+        &self,
+    ) -> Result<sqlx::Transaction<'_, sqlx::Sqlite>, StoreError> {
         let mut tx = self
             .pool
             .begin()
@@ -673,6 +677,6 @@ async fn read_meta(pool: &SqlitePool, path: &Path) -> Result<VaultMeta, StoreErr
     })
 }
 
-fn now() -> Timestamp {
+pub(crate) fn now() -> Timestamp {
     Timestamp::from_system_time(std::time::SystemTime::now())
 }

@@ -3,14 +3,17 @@
 
 use std::time::Duration;
 
+use aegis_core::agent::{Agent, AgentToken, grant_encoding};
 use aegis_core::auth::AuthType;
 use aegis_core::credential::{Credential, InspectionMode};
 use aegis_core::crypto::{CryptoError, KdfParams, MasterKey, SecretField, VaultKeys, random_uuid};
 use aegis_core::domain::DomainList;
 use aegis_core::ledger::{EntryContent, SystemEvent, Via};
+use aegis_core::names::AgentName;
 use aegis_core::names::{CredentialName, ServiceName, VaultName};
 use aegis_core::scopes::Scopes;
 use aegis_core::timestamp::Timestamp;
+use aegis_store::agents::{StoredAgent, StoredGrant};
 use aegis_store::registry::{Registry, VaultRecord};
 use aegis_store::vault::{StoredCredential, VaultMeta, VaultStore};
 use aegis_store::{DataDir, StoreError};
@@ -263,14 +266,14 @@ async fn a_schema_newer_than_the_binary_is_refused() {
             err,
             StoreError::SchemaTooNew {
                 found: 99,
-                supported: 3
+                supported: 4
             }
         ),
         "{err}"
     );
     assert_eq!(
         err.to_string(),
-        "database schema version 99 is newer than this aegis supports (3)"
+        "database schema version 99 is newer than this aegis supports (4)"
     );
 }
 
@@ -322,7 +325,8 @@ async fn upgrading_a_v1_vault_keeps_a_private_backup_first() {
     let pool = raw_pool(&fx).await;
     // Turn the database back into what version 1 wrote.
     sqlx::raw_sql(
-        "DROP TABLE ledger; DROP TABLE ledger_head; DROP TABLE ledger_checkpoints; \
+        "DROP TABLE grants; DROP TABLE agents; \
+         DROP TABLE ledger; DROP TABLE ledger_head; DROP TABLE ledger_checkpoints; \
          ALTER TABLE vault_meta DROP COLUMN ledger_public_key; \
          ALTER TABLE vault_meta DROP COLUMN ledger_key_envelope; \
          DELETE FROM schema_version WHERE version >= 2;",
@@ -337,7 +341,7 @@ async fn upgrading_a_v1_vault_keeps_a_private_backup_first() {
         .await
         .expect("upgrade");
     let status = reopened.schema_status().await.expect("status");
-    assert_eq!((status.current, status.latest), (3, 3));
+    assert_eq!((status.current, status.latest), (4, 4));
     let backup =
         std::path::PathBuf::from(format!("{}.bak-v1", fx.data.vault_db("default").display()));
     assert!(backup.is_file(), "a copy of the v1 file is kept");
@@ -350,6 +354,190 @@ async fn upgrading_a_v1_vault_keeps_a_private_backup_first() {
         .await
         .expect("the upgraded vault takes ledger entries");
     assert_eq!(appended.id(), 1);
+}
+
+fn stored_agent(fx: &Fixture, name: &str) -> StoredAgent {
+    let token = AgentToken::generate().expect("random");
+    let agent = Agent {
+        id: random_uuid().expect("uuid"),
+        name: AgentName::parse(name).expect("name"),
+        token_digest: token.digest(),
+        rate_limit: None,
+        created_at: Timestamp::from_millis(20),
+        token_created_at: Timestamp::from_millis(20),
+    };
+    let mac = fx
+        .keys
+        .row_mac(&agent.canonical_encoding(&fx.store.meta().id))
+        .to_vec();
+    StoredAgent { agent, mac }
+}
+
+fn grant(fx: &Fixture, agent: &StoredAgent, credential: &StoredCredential) -> StoredGrant {
+    let (a, c) = (agent.agent.id, credential.credential.id);
+    StoredGrant {
+        agent_id: a,
+        credential_id: c,
+        created_at: Timestamp::from_millis(30),
+        mac: fx
+            .keys
+            .row_mac(&grant_encoding(&fx.store.meta().id, &a, &c))
+            .to_vec(),
+    }
+}
+
+#[tokio::test]
+async fn agents_and_grants_round_trip_with_their_ledger_entries() {
+    let fx = fixture().await;
+    let cred = sealed(&fx, credential("alpha"), b"secret-of-alpha-123");
+    fx.store
+        .insert_credential(&cred, entry(SystemEvent::CredentialAdded))
+        .await
+        .expect("credential");
+    let bot = stored_agent(&fx, "bot");
+    fx.store
+        .insert_agent(&bot, entry(SystemEvent::AgentAdded))
+        .await
+        .expect("agent");
+    let again = fx
+        .store
+        .insert_agent(&stored_agent(&fx, "bot"), entry(SystemEvent::AgentAdded))
+        .await;
+    assert!(matches!(
+        again,
+        Err(StoreError::Conflict { kind: "agent", .. })
+    ));
+    let g = grant(&fx, &bot, &cred);
+    let before = fx.store.generation().await.expect("gen");
+    assert!(
+        fx.store
+            .insert_grant(&g, entry(SystemEvent::GrantAdded))
+            .await
+            .expect("grant")
+    );
+    assert_eq!(fx.store.generation().await.expect("gen"), before + 1);
+    // Idempotent: a second grant writes nothing.
+    assert!(
+        !fx.store
+            .insert_grant(&g, entry(SystemEvent::GrantAdded))
+            .await
+            .expect("grant")
+    );
+    assert_eq!(fx.store.generation().await.expect("gen"), before + 1);
+    let rows = fx.store.agent_rows().await.expect("rows");
+    assert_eq!(rows.agents, vec![bot.clone()]);
+    assert_eq!(rows.grants, vec![g.clone()]);
+    assert_eq!(
+        fx.store.agent(&bot.agent.name).await.expect("agent"),
+        Some(bot.clone())
+    );
+    // Updating the credential keeps its grants.
+    fx.store
+        .replace_credential(&cred, entry(SystemEvent::CredentialUpdated))
+        .await
+        .expect("replace");
+    assert_eq!(fx.store.agent_rows().await.expect("rows").grants.len(), 1);
+    let mut renewed = bot.clone();
+    renewed.agent.token_digest = AgentToken::generate().expect("random").digest();
+    renewed.mac = fx
+        .keys
+        .row_mac(&renewed.agent.canonical_encoding(&fx.store.meta().id))
+        .to_vec();
+    fx.store
+        .replace_agent_token(&renewed, entry(SystemEvent::AgentTokenRegenerated))
+        .await
+        .expect("regenerate");
+    assert_eq!(
+        fx.store.agent(&bot.agent.name).await.expect("agent"),
+        Some(renewed)
+    );
+    assert!(
+        fx.store
+            .remove_grant(
+                &g.agent_id,
+                &g.credential_id,
+                entry(SystemEvent::GrantRevoked)
+            )
+            .await
+            .expect("revoke")
+    );
+    assert!(
+        !fx.store
+            .remove_grant(
+                &g.agent_id,
+                &g.credential_id,
+                entry(SystemEvent::GrantRevoked)
+            )
+            .await
+            .expect("revoke")
+    );
+    let events: Vec<_> = fx
+        .store
+        .ledger_entries(0, 100)
+        .await
+        .expect("ledger")
+        .iter()
+        .filter_map(|e| e.content().event())
+        .collect();
+    assert_eq!(
+        events,
+        vec![
+            SystemEvent::VaultCreated,
+            SystemEvent::CredentialAdded,
+            SystemEvent::AgentAdded,
+            SystemEvent::GrantAdded,
+            SystemEvent::CredentialUpdated,
+            SystemEvent::AgentTokenRegenerated,
+            SystemEvent::GrantRevoked,
+        ]
+    );
+}
+
+#[tokio::test]
+async fn removing_an_agent_or_a_credential_removes_its_grants() {
+    let fx = fixture().await;
+    let a = sealed(&fx, credential("alpha"), b"secret-of-alpha-123");
+    let b = sealed(&fx, credential("beta"), b"secret-of-beta-4567");
+    for c in [&a, &b] {
+        fx.store
+            .insert_credential(c, entry(SystemEvent::CredentialAdded))
+            .await
+            .expect("credential");
+    }
+    let one = stored_agent(&fx, "one");
+    let two = stored_agent(&fx, "two");
+    for agent in [&one, &two] {
+        fx.store
+            .insert_agent(agent, entry(SystemEvent::AgentAdded))
+            .await
+            .expect("agent");
+        for c in [&a, &b] {
+            fx.store
+                .insert_grant(&grant(&fx, agent, c), entry(SystemEvent::GrantAdded))
+                .await
+                .expect("grant");
+        }
+    }
+    assert_eq!(fx.store.agent_rows().await.expect("rows").grants.len(), 4);
+    fx.store
+        .remove_agent(&one.agent.name, entry(SystemEvent::AgentRemoved))
+        .await
+        .expect("remove agent");
+    fx.store
+        .remove_credential(&a.credential.name, entry(SystemEvent::CredentialRemoved))
+        .await
+        .expect("remove credential");
+    let rows = fx.store.agent_rows().await.expect("rows");
+    assert_eq!(rows.agents, vec![two.clone()]);
+    assert_eq!(rows.grants, vec![grant(&fx, &two, &b)]);
+    let missing = fx
+        .store
+        .remove_agent(&one.agent.name, entry(SystemEvent::AgentRemoved))
+        .await;
+    assert!(matches!(
+        missing,
+        Err(StoreError::NotFound { kind: "agent", .. })
+    ));
 }
 
 mod writer {
