@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use aegis_core::auth::{AuthType, InjectHeaderName, QueryParam};
 use aegis_core::credential::{InspectionMode, TtlDays};
-use aegis_core::names::{CredentialName, ServiceName};
+use aegis_core::names::{AgentName, CredentialName, ServiceName};
 use aegis_core::rate::{ParsedRate, Rate};
 use aegis_core::scopes::Scopes;
 use clap::{Args, Parser, Subcommand};
@@ -60,6 +60,9 @@ pub(crate) enum Command {
     /// Read and verify the audit ledger
     #[command(subcommand)]
     Ledger(LedgerCommand),
+    /// Manage agents, their tokens and their grants
+    #[command(subcommand)]
+    Agent(AgentCommand),
     /// See Aegis work end to end in a temporary directory (loopback only)
     Demo {
         /// Keep the temporary directory and print its path
@@ -127,6 +130,53 @@ pub(crate) enum VaultCommand {
     Rotate(RotateArgs),
     /// Change a credential's metadata
     Update(UpdateArgs),
+}
+
+/// `aegis agent …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum AgentCommand {
+    /// Register an agent and print its token once
+    Add(AgentTokenArgs),
+    /// List agents and their grants (never tokens)
+    List,
+    /// Remove an agent and its grants
+    Remove(AgentNameArgs),
+    /// Replace an agent's token; the old one stops working
+    Regenerate(AgentTokenArgs),
+    /// Let an agent use a credential
+    Grant(GrantArgs),
+    /// Take a credential away from an agent
+    Revoke(GrantArgs),
+}
+
+/// `aegis agent add` and `aegis agent regenerate`.
+#[derive(Debug, Args)]
+pub(crate) struct AgentTokenArgs {
+    /// Agent name
+    #[arg(long, value_parser = parse_agent_name)]
+    pub(crate) name: AgentName,
+    /// Write the token to this new 0600 file instead of printing it
+    #[arg(long, value_name = "PATH")]
+    pub(crate) token_file: Option<PathBuf>,
+}
+
+/// `aegis agent remove`.
+#[derive(Debug, Args)]
+pub(crate) struct AgentNameArgs {
+    /// Agent name
+    #[arg(long, value_parser = parse_agent_name)]
+    pub(crate) name: AgentName,
+}
+
+/// `aegis agent grant` and `aegis agent revoke`.
+#[derive(Debug, Args)]
+pub(crate) struct GrantArgs {
+    /// Agent name
+    #[arg(long, value_parser = parse_agent_name)]
+    pub(crate) agent: AgentName,
+    /// Credential name
+    #[arg(long, value_parser = parse_credential_name)]
+    pub(crate) credential: CredentialName,
 }
 
 /// `aegis vault add`.
@@ -399,6 +449,10 @@ pub(crate) enum DbCommand {
 
 fn parse_credential_name(text: &str) -> Result<CredentialName, String> {
     CredentialName::parse(text).map_err(|e| e.to_string())
+}
+
+fn parse_agent_name(text: &str) -> Result<AgentName, String> {
+    AgentName::parse(text).map_err(|e| e.to_string())
 }
 
 fn parse_service(text: &str) -> Result<ServiceName, String> {

@@ -1,6 +1,7 @@
 //! One module per command noun; each turns parsed arguments into store and core calls and
 //! prints the result.
 
+pub(crate) mod agent;
 pub(crate) mod config;
 pub(crate) mod db;
 pub(crate) mod demo;

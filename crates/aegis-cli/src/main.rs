@@ -80,6 +80,10 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
             let ctx = Context::load(explicit, flags, json)?;
             commands::vault::run(&ctx, command).await
         }
+        Command::Agent(command) => {
+            let ctx = Context::load(explicit, flags, json)?;
+            commands::agent::run(&ctx, command).await
+        }
         Command::Config(ConfigCommand::Validate { .. }) => {
             commands::config::validate(explicit, flags, json)
         }

@@ -4,6 +4,7 @@
 mod e2e {
     pub(crate) mod support;
 
+    mod agents;
     mod config;
     mod db;
     mod doctor;
