@@ -3,63 +3,7 @@
 
 use std::time::Duration;
 
-use aegis_test_support::{HttpsUpstream, Run, TestCa};
-
-use super::support::{Gate, TestEnv, assert_error, curl, env, initialised, sql};
-
-/// One test's world: data dir, CA, runtime serving the upstream.
-struct World {
-    env: TestEnv,
-    _ca: TestCa,
-    _runtime: tokio::runtime::Runtime,
-    upstream: HttpsUpstream,
-}
-
-impl World {
-    fn new() -> World {
-        let mut env = env();
-        env.init();
-        let ca = TestCa::new();
-        let ca_file = ca.write_ca_pem(env.path());
-        env.set_env("AEGIS_UPSTREAM_CA", ca_file.to_str().expect("utf-8"));
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let upstream = runtime.block_on(HttpsUpstream::start(&ca));
-        World {
-            env,
-            _ca: ca,
-            _runtime: runtime,
-            upstream,
-        }
-    }
-
-    fn add_bearer(&self, name: &str, service: &str, secret: &str) {
-        let host = self.upstream.host();
-        let run = self.env.run(
-            [
-                "vault",
-                "add",
-                "--name",
-                name,
-                "--service",
-                service,
-                "--domains",
-                &host,
-            ],
-            &format!("{secret}\n"),
-        );
-        assert_eq!(run.code, 0, "vault add failed: {}", run.stderr);
-    }
-
-    fn ok(&self, args: &[&str]) -> Run {
-        let run = self.env.run(args, "");
-        assert_eq!(run.code, 0, "{args:?}: {}", run.stderr);
-        run
-    }
-}
+use super::support::{Gate, TestEnv, World, assert_error, curl, initialised, sql};
 
 /// `agent add --json` and the token it printed.
 fn add_agent(env: &TestEnv, name: &str) -> String {

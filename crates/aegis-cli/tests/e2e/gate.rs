@@ -3,66 +3,9 @@
 
 use std::time::Duration;
 
-use aegis_test_support::{HttpsUpstream, TestCa};
+use aegis_test_support::HttpsUpstream;
 
-use super::support::{Gate, TestEnv, curl, env};
-
-/// One test's world: data dir, CA, runtime serving the upstream.
-struct World {
-    env: TestEnv,
-    ca: TestCa,
-    runtime: tokio::runtime::Runtime,
-    upstream: HttpsUpstream,
-}
-
-impl World {
-    fn new() -> World {
-        let mut env = env();
-        env.init();
-        let ca = TestCa::new();
-        let ca_file = ca.write_ca_pem(env.path());
-        env.set_env("AEGIS_UPSTREAM_CA", ca_file.to_str().expect("utf-8"));
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let upstream = runtime.block_on(HttpsUpstream::start(&ca));
-        World {
-            env,
-            ca,
-            runtime,
-            upstream,
-        }
-    }
-
-    fn add(&self, extra: &[&str], secret: &str) {
-        let mut args = vec!["vault", "add"];
-        args.extend_from_slice(extra);
-        let run = self.env.run(&args, &format!("{secret}\n"));
-        assert_eq!(run.code, 0, "vault add failed: {}", run.stderr);
-    }
-
-    fn add_bearer(&self, name: &str, service: &str, secret: &str) {
-        let host = self.upstream.host();
-        self.add(
-            &["--name", name, "--service", service, "--domains", &host],
-            secret,
-        );
-    }
-
-    /// Appends YAML to the test's config file (before the gate starts).
-    fn append_config(&self, yaml: &str) {
-        let config = self.env.path().join("aegis.config.yaml");
-        let mut text = std::fs::read_to_string(&config).expect("config");
-        text.push_str(yaml);
-        std::fs::write(&config, text).expect("config");
-    }
-
-    fn gate(&self, extra: &[&str]) -> Gate {
-        Gate::start(&self.env, extra)
-    }
-}
+use super::support::{World, curl};
 
 const SECRET: &str = "sk-live-gate-secret-0123456789";
 

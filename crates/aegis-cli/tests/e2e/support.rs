@@ -1,5 +1,6 @@
 //! Shared setup for the binary's end-to-end tests.
 
+use aegis_test_support::{HttpsUpstream, TestCa};
 pub(crate) use aegis_test_support::{Run, TestEnv};
 
 /// A test environment for the `aegis` binary built by this package.
@@ -266,4 +267,72 @@ pub(crate) fn sql(env: &TestEnv, statements: &str) {
         .status()
         .expect("python3");
     assert!(status.success(), "{statements}");
+}
+
+/// One test's world: data dir, CA, runtime serving the upstream.
+pub(crate) struct World {
+    pub(crate) env: TestEnv,
+    pub(crate) ca: TestCa,
+    pub(crate) runtime: tokio::runtime::Runtime,
+    pub(crate) upstream: HttpsUpstream,
+}
+
+impl World {
+    /// An initialised data dir trusting a fresh test CA, and an HTTPS upstream signed by it.
+    pub(crate) fn new() -> World {
+        let mut env = env();
+        env.init();
+        let ca = TestCa::new();
+        let ca_file = ca.write_ca_pem(env.path());
+        env.set_env("AEGIS_UPSTREAM_CA", ca_file.to_str().expect("utf-8"));
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let upstream = runtime.block_on(HttpsUpstream::start(&ca));
+        World {
+            env,
+            ca,
+            runtime,
+            upstream,
+        }
+    }
+
+    /// `aegis vault add` with `extra`, the secret on standard input; must succeed.
+    pub(crate) fn add(&self, extra: &[&str], secret: &str) {
+        let mut args = vec!["vault", "add"];
+        args.extend_from_slice(extra);
+        let run = self.env.run(&args, &format!("{secret}\n"));
+        assert_eq!(run.code, 0, "vault add failed: {}", run.stderr);
+    }
+
+    /// A bearer credential `name` for `service` on the upstream's host.
+    pub(crate) fn add_bearer(&self, name: &str, service: &str, secret: &str) {
+        let host = self.upstream.host();
+        self.add(
+            &["--name", name, "--service", service, "--domains", &host],
+            secret,
+        );
+    }
+
+    /// Appends YAML to the test's config file (before the gate starts).
+    pub(crate) fn append_config(&self, yaml: &str) {
+        let config = self.env.path().join("aegis.config.yaml");
+        let mut text = std::fs::read_to_string(&config).expect("config");
+        text.push_str(yaml);
+        std::fs::write(&config, text).expect("config");
+    }
+
+    /// Starts `aegis gate --port 0 <extra>`.
+    pub(crate) fn gate(&self, extra: &[&str]) -> Gate {
+        Gate::start(&self.env, extra)
+    }
+
+    /// Runs an `aegis` command that must succeed.
+    pub(crate) fn ok(&self, args: &[&str]) -> Run {
+        let run = self.env.run(args, "");
+        assert_eq!(run.code, 0, "{args:?}: {}", run.stderr);
+        run
+    }
 }
