@@ -46,8 +46,6 @@ pub struct WriterStats {
     pub backpressure: AtomicU64,
     /// Total time requests spent waiting for a free slot, in microseconds.
     pub backpressure_wait_micros: AtomicU64,
-    /// Batches committed.
-    pub batches: AtomicU64,
 }
 
 /// The ledger could not take the entry in time.
@@ -109,11 +107,9 @@ impl LedgerWriter {
     /// # Errors
     /// [`LedgerUnavailable`] when no slot freed in time or the writer has stopped.
     pub async fn reserve(&self, fallback: EntryContent) -> Result<LedgerSlot, LedgerUnavailable> {
-        let permit = self.reserve_permit().await?;
-        Ok(LedgerSlot {
-            permit: Some(permit),
-            entry: Some(fallback),
-        })
+        let mut slot = self.reserve_slot().await?;
+        slot.set(fallback);
+        Ok(slot)
     }
 
     /// Reserves a slot with no entry yet: the caller must [`LedgerSlot::set`] or
@@ -267,9 +263,8 @@ async fn run(
     close: CancellationToken,
 ) {
     let mut closing = false;
-    let mut since_checkpoint = 0u64;
-    // When the oldest committed entry without a checkpoint was committed.
-    let mut unsigned_since: Option<tokio::time::Instant> = None;
+    let mut unsigned = Unsigned::default();
+    let batch_max = settings.batch_max.max(1);
     loop {
         let first = if closing {
             receiver.recv().await
@@ -277,7 +272,7 @@ async fn run(
             // Entries not yet under a checkpoint get one once the oldest of them reaches
             // `max_age`, even if no more arrive (SPEC.md §15.3).
             let checkpoint_due = async {
-                match (&signer, unsigned_since) {
+                match (&signer, unsigned.since) {
                     (Some(signer), Some(since)) => {
                         tokio::time::sleep_until(since + signer.max_age).await;
                     }
@@ -292,17 +287,11 @@ async fn run(
                     continue;
                 }
                 () = checkpoint_due => {
-                    if let Some(signer) = &signer {
-                        match signer.sign_head(&store).await {
-                            Ok(()) => {
-                                since_checkpoint = 0;
-                                unsigned_since = None;
-                            }
-                            Err(err) => {
-                                tracing::warn!(error = %err, "could not write a ledger checkpoint");
-                                unsigned_since = Some(tokio::time::Instant::now());
-                            }
-                        }
+                    if let Some(signer) = &signer
+                        && !unsigned.checkpoint(signer, &store, "a ledger checkpoint").await
+                    {
+                        // Try again after another max_age rather than at once.
+                        unsigned.since = Some(tokio::time::Instant::now());
                     }
                     continue;
                 }
@@ -310,36 +299,21 @@ async fn run(
         };
         let Some(first) = first else {
             if let Some(signer) = &signer
-                && since_checkpoint > 0
-                && let Err(err) = signer.sign_head(&store).await
+                && unsigned.count > 0
             {
-                tracing::warn!(error = %err, "could not write the final ledger checkpoint");
+                unsigned
+                    .checkpoint(signer, &store, "the final ledger checkpoint")
+                    .await;
             }
             return;
         };
-        let batch_max = settings.batch_max.max(1);
         let mut batch = Vec::with_capacity(batch_max.min(1024));
         let mut waiters = Vec::new();
-        let take = |queued: Queued, batch: &mut Vec<EntryContent>, waiters: &mut Vec<_>| {
-            batch.push(queued.entry);
-            if let Some(waiter) = queued.committed {
-                waiters.push(waiter);
-            }
-        };
         take(first, &mut batch, &mut waiters);
         // Whatever is already queued joins at once; then wait for more only while no one is
         // waiting on this batch (a strict-mode request never waits out the batch delay).
-        let mut taken = 1;
-        while taken < batch_max {
-            match receiver.try_recv() {
-                Ok(queued) => {
-                    take(queued, &mut batch, &mut waiters);
-                    taken += 1;
-                }
-                Err(_) => break,
-            }
-        }
-        if taken < batch_max && waiters.is_empty() && !closing {
+        drain(&mut receiver, &mut batch, &mut waiters, batch_max);
+        if batch.len() < batch_max && waiters.is_empty() && !closing {
             // Sleep out the batch delay rather than waking for every entry that arrives (at
             // thousands of requests a second those wake-ups cost more than the commit); a
             // strict-mode waiter or the shutdown cuts the sleep short.
@@ -349,33 +323,74 @@ async fn run(
                 () = urgent.notified() => {}
                 () = close.cancelled() => {}
             }
-            while taken < batch_max {
-                match receiver.try_recv() {
-                    Ok(queued) => {
-                        take(queued, &mut batch, &mut waiters);
-                        taken += 1;
-                    }
-                    Err(_) => break,
-                }
-            }
+            drain(&mut receiver, &mut batch, &mut waiters, batch_max);
         }
-        since_checkpoint += batch.len() as u64;
+        unsigned.count += batch.len() as u64;
         commit(&store, batch, &stats).await;
-        unsigned_since.get_or_insert_with(tokio::time::Instant::now);
+        unsigned.since.get_or_insert_with(tokio::time::Instant::now);
         for waiter in waiters {
             // A waiter that gave up has dropped its receiver; nothing to tell it.
             let _ = waiter.send(());
         }
         if let Some(signer) = &signer
-            && since_checkpoint >= signer.interval.max(1)
+            && unsigned.count >= signer.interval.max(1)
         {
-            match signer.sign_head(&store).await {
-                Ok(()) => {
-                    since_checkpoint = 0;
-                    unsigned_since = None;
-                }
-                Err(err) => tracing::warn!(error = %err, "could not write a ledger checkpoint"),
+            unsigned
+                .checkpoint(signer, &store, "a ledger checkpoint")
+                .await;
+        }
+    }
+}
+
+/// Committed entries that no checkpoint covers yet.
+#[derive(Debug, Default)]
+struct Unsigned {
+    /// How many.
+    count: u64,
+    /// When the oldest of them was committed.
+    since: Option<tokio::time::Instant>,
+}
+
+impl Unsigned {
+    /// Signs the head; on success nothing is left unsigned. Returns whether it signed.
+    async fn checkpoint(
+        &mut self,
+        signer: &CheckpointSigner,
+        store: &VaultStore,
+        what: &str,
+    ) -> bool {
+        match signer.sign_head(store).await {
+            Ok(()) => {
+                *self = Self::default();
+                true
             }
+            Err(err) => {
+                tracing::warn!(error = %err, "could not write {what}");
+                false
+            }
+        }
+    }
+}
+
+/// Adds one queued entry to the batch, and its waiter, if any, to the waiters.
+fn take(queued: Queued, batch: &mut Vec<EntryContent>, waiters: &mut Vec<oneshot::Sender<()>>) {
+    batch.push(queued.entry);
+    if let Some(waiter) = queued.committed {
+        waiters.push(waiter);
+    }
+}
+
+/// Takes whatever is queued already, until the batch holds `batch_max` entries.
+fn drain(
+    receiver: &mut mpsc::Receiver<Queued>,
+    batch: &mut Vec<EntryContent>,
+    waiters: &mut Vec<oneshot::Sender<()>>,
+    batch_max: usize,
+) {
+    while batch.len() < batch_max {
+        match receiver.try_recv() {
+            Ok(queued) => take(queued, batch, waiters),
+            Err(_) => break,
         }
     }
 }
@@ -388,7 +403,6 @@ async fn commit(store: &VaultStore, batch: Vec<EntryContent>, stats: &WriterStat
         match store.append_batch(batch.clone()).await {
             Ok(count) => {
                 stats.committed.fetch_add(count, Ordering::Relaxed);
-                stats.batches.fetch_add(1, Ordering::Relaxed);
                 return;
             }
             Err(err) => {
