@@ -4,7 +4,6 @@
 //!
 //! Entry content, encoding and hashing live in `aegis_core::ledger`; this module only stores.
 
-use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
 
 use aegis_core::ledger::{
@@ -273,91 +272,138 @@ async fn insert(
     Ok(())
 }
 
-/// Reads a row selected with [`LEDGER_COLUMNS`] into its columns, by position.
-pub(crate) fn columns_from_row(row: &SqliteRow) -> Result<EntryColumns, StoreError> {
-    let id = to_u64(row.try_get(0).map_err(undecodable)?)?;
-    let invalid = |field| StoreError::InvalidRow {
-        table: "ledger",
-        row: id.to_string(),
-        field,
-    };
-    let text = |i: usize, field| {
-        row.try_get::<Option<String>, _>(i)
-            .map_err(|_| invalid(field))
-    };
-    let number = |i: usize, field| -> Result<Option<u64>, StoreError> {
-        row.try_get::<Option<i64>, _>(i)
-            .map_err(|_| invalid(field))?
-            .map(|v| u64::try_from(v).map_err(|_| invalid(field)))
-            .transpose()
-    };
-    let required = |i: usize, field| text(i, field)?.ok_or_else(|| invalid(field));
-    let hash = |i: usize, field| -> Result<[u8; 32], StoreError> {
-        let bytes: Vec<u8> = row.try_get(i).map_err(|_| invalid(field))?;
-        bytes.try_into().map_err(|_| invalid(field))
-    };
-    let kind = EntryKind::parse(&required(2, "kind")?).ok_or_else(|| invalid("kind"))?;
-    let outcome = match text(3, "outcome")? {
-        Some(v) => Some(Outcome::parse(&v).ok_or_else(|| invalid("outcome"))?),
-        None => None,
-    };
-    let event = match text(4, "event")? {
-        Some(v) => Some(SystemEvent::parse(&v).ok_or_else(|| invalid("event"))?),
-        None => None,
-    };
-    let status_code = number(15, "status_code")?
-        .map(|v| u16::try_from(v).map_err(|_| invalid("status_code")))
-        .transpose()?;
-    Ok(EntryColumns {
-        id,
-        ts: Timestamp::from_millis(row.try_get(1).map_err(|_| invalid("ts"))?),
-        kind,
-        outcome,
-        event,
-        request_id: text(5, "request_id")?,
-        via: Via::parse(&required(6, "via")?).ok_or_else(|| invalid("via"))?,
-        instance: required(7, "instance")?,
-        actor: text(8, "actor")?,
-        agent: text(9, "agent")?,
-        credential: text(10, "credential")?,
-        service: text(11, "service")?,
-        method: text(12, "method")?,
-        target_host: text(13, "target_host")?,
-        path: text(14, "path")?,
-        status_code,
-        denial_code: text(16, "denial_code")?,
-        latency_ms: number(17, "latency_ms")?,
-        bytes_in: number(18, "bytes_in")?,
-        bytes_out: number(19, "bytes_out")?,
-        detail_jcs: required(20, "detail")?,
-        prev_hash: hash(21, "prev_hash")?,
-        hash: hash(22, "hash")?,
-    })
+/// Decodes a page packed by [`packed_select`].
+pub(crate) fn parse_page(packed: &str) -> Result<Vec<EntryColumns>, StoreError> {
+    let rows: Vec<PackedRow> = serde_json::from_str(packed).map_err(|_| invalid_row(0, "row"))?;
+    rows.into_iter().map(PackedRow::into_columns).collect()
 }
 
-/// Rebuilds an entry from its row, keeping the stored hashes and the stored `detail` text
-/// (verification recomputes the hashes over exactly what is stored).
-pub(crate) fn entry_from_row(row: &SqliteRow) -> Result<LedgerEntry, StoreError> {
-    let columns = columns_from_row(row)?;
-    columns.to_entry().map_err(|e| StoreError::InvalidRow {
-        table: "ledger",
-        row: e.id.to_string(),
-        field: "detail",
-    })
+/// The statement that packs the rows `inner` selects (a `SELECT * FROM ledger …`) into two
+/// values: the last id (NULL when there is none) and one JSON array of rows in id order (`[]`
+/// when empty), each row an array of its columns with the hashes in hex. sqlx copies every
+/// value it returns, so one value per page instead of 23 per row is most of the cost of
+/// reading a long chain.
+pub(crate) fn packed_select(inner: &str) -> String {
+    format!(
+        "SELECT max(id), json_group_array(json_array(id, ts, kind, outcome, event, request_id, \
+         via, instance, actor, agent, credential, service, method, target_host, path, \
+         status_code, denial_code, latency_ms, bytes_in, bytes_out, detail, hex(prev_hash), \
+         hex(hash)) ORDER BY id) FROM ({inner})"
+    )
 }
 
-fn undecodable(_: sqlx::Error) -> StoreError {
-    StoreError::InvalidRow {
-        table: "ledger",
-        row: "?".to_owned(),
-        field: "id",
+/// A row of [`packed_select`], column by column.
+#[derive(serde::Deserialize)]
+struct PackedRow(
+    i64,
+    i64,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    String,
+    String,
+    String,
+);
+
+impl PackedRow {
+    fn into_columns(self) -> Result<EntryColumns, StoreError> {
+        let id = u64::try_from(self.0).map_err(|_| invalid_row(0, "id"))?;
+        let invalid = |field| invalid_row(id, field);
+        let unsigned = |value: Option<i64>, field| {
+            value
+                .map(|v| u64::try_from(v).map_err(|_| invalid(field)))
+                .transpose()
+        };
+        let hash = |text: &str, field| decode_hash(text).ok_or_else(|| invalid(field));
+        Ok(EntryColumns {
+            id,
+            ts: Timestamp::from_millis(self.1),
+            kind: EntryKind::parse(&self.2).ok_or_else(|| invalid("kind"))?,
+            outcome: self
+                .3
+                .map(|v| Outcome::parse(&v).ok_or_else(|| invalid("outcome")))
+                .transpose()?,
+            event: self
+                .4
+                .map(|v| SystemEvent::parse(&v).ok_or_else(|| invalid("event")))
+                .transpose()?,
+            request_id: self.5,
+            via: Via::parse(&self.6).ok_or_else(|| invalid("via"))?,
+            instance: self.7,
+            actor: self.8,
+            agent: self.9,
+            credential: self.10,
+            service: self.11,
+            method: self.12,
+            target_host: self.13,
+            path: self.14,
+            status_code: self
+                .15
+                .map(|v| u16::try_from(v).map_err(|_| invalid("status_code")))
+                .transpose()?,
+            denial_code: self.16,
+            latency_ms: unsigned(self.17, "latency_ms")?,
+            bytes_in: unsigned(self.18, "bytes_in")?,
+            bytes_out: unsigned(self.19, "bytes_out")?,
+            detail_jcs: self.20,
+            prev_hash: hash(&self.21, "prev_hash")?,
+            hash: hash(&self.22, "hash")?,
+        })
     }
 }
 
-/// The columns `columns_from_row` reads, in table order.
-pub(crate) const LEDGER_COLUMNS: &str = "id, ts, kind, outcome, event, request_id, via, instance, \
-    actor, agent, credential, service, method, target_host, path, status_code, denial_code, \
-    latency_ms, bytes_in, bytes_out, detail, prev_hash, hash";
+/// Decodes 64 hex digits (as SQLite's `hex()` writes them, upper case; lower case accepted).
+fn decode_hash(text: &str) -> Option<[u8; 32]> {
+    fn nibble(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'A'..=b'F' => Some(c - b'A' + 10),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            _ => None,
+        }
+    }
+    let bytes = text.as_bytes();
+    if bytes.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (byte, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+        *byte = (nibble(pair[0])? << 4) | nibble(pair[1])?;
+    }
+    Some(out)
+}
+
+pub(crate) fn invalid_row(id: u64, field: &'static str) -> StoreError {
+    StoreError::InvalidRow {
+        table: "ledger",
+        row: id.to_string(),
+        field,
+    }
+}
+
+/// Rebuilds entries from their columns, keeping the stored hashes and the stored `detail` text
+/// (verification recomputes the hashes over exactly what is stored).
+pub(crate) fn entries_of(columns: Vec<EntryColumns>) -> Result<Vec<LedgerEntry>, StoreError> {
+    columns
+        .iter()
+        .map(|c| c.to_entry().map_err(|e| invalid_row(e.id, "detail")))
+        .collect()
+}
 
 fn invalid_head() -> StoreError {
     StoreError::InvalidRow {

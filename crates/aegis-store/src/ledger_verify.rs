@@ -10,12 +10,11 @@ use std::collections::BTreeMap;
 use tokio::sync::mpsc;
 
 use aegis_core::ledger::{
-    ChainAnchor, EntryColumns, EntryKind, Outcome, SystemEvent, Via, checkpoint_message,
-    verify_chain_from, verify_checkpoint,
+    ChainAnchor, EntryColumns, checkpoint_message, verify_chain_from, verify_checkpoint,
 };
-use aegis_core::timestamp::Timestamp;
 
 use crate::error::StoreError;
+use crate::ledger::{invalid_row, packed_select, parse_page};
 use crate::vault::{Checkpoint, VaultStore};
 
 /// Entries read per page.
@@ -136,9 +135,7 @@ impl VaultStore {
 
     /// Up to `limit` stored entries with ids above `after`, in chain order, as columns.
     ///
-    /// The page comes back from SQLite as one JSON array of rows (each row an array of its
-    /// columns, hashes in hex): one value to copy out of the database instead of 23 per row,
-    /// which is most of the cost of reading a long chain.
+    /// The page comes back from SQLite packed into one value ([`packed_select`]).
     ///
     /// # Errors
     /// Database failures; [`StoreError::InvalidRow`] for a row that cannot be decoded.
@@ -157,133 +154,18 @@ impl VaultStore {
         after: u64,
         limit: u32,
     ) -> Result<(Option<u64>, String), StoreError> {
-        let (last, packed): (Option<i64>, String) = sqlx::query_as(PAGE_AS_JSON)
-            .bind(i64::try_from(after).unwrap_or(i64::MAX))
-            .bind(i64::from(limit))
-            .fetch_one(self.pool())
-            .await
-            .map_err(StoreError::db("reading the ledger"))?;
+        let (last, packed): (Option<i64>, String) = sqlx::query_as(&packed_select(
+            "SELECT * FROM ledger WHERE id > ? ORDER BY id LIMIT ?",
+        ))
+        .bind(i64::try_from(after).unwrap_or(i64::MAX))
+        .bind(i64::from(limit))
+        .fetch_one(self.pool())
+        .await
+        .map_err(StoreError::db("reading the ledger"))?;
         let last = last
             .map(|id| u64::try_from(id).map_err(|_| invalid_row(0, "id")))
             .transpose()?;
         Ok((last, packed))
-    }
-}
-
-/// Decodes a page packed by [`PAGE_AS_JSON`].
-fn parse_page(packed: &str) -> Result<Vec<EntryColumns>, StoreError> {
-    let rows: Vec<PackedRow> = serde_json::from_str(packed).map_err(|_| invalid_row(0, "row"))?;
-    rows.into_iter().map(PackedRow::into_columns).collect()
-}
-
-/// The last id of one page of the chain (NULL when empty), and the page as a JSON array of
-/// rows in id order (`[]` when empty).
-const PAGE_AS_JSON: &str = "SELECT max(id), json_group_array(json_array(id, ts, kind, outcome, event, \
-     request_id, via, instance, actor, agent, credential, service, method, target_host, path, \
-     status_code, denial_code, latency_ms, bytes_in, bytes_out, detail, hex(prev_hash), \
-     hex(hash)) ORDER BY id) FROM (SELECT * FROM ledger WHERE id > ? ORDER BY id LIMIT ?)";
-
-/// A row of [`PAGE_AS_JSON`], column by column.
-#[derive(serde::Deserialize)]
-struct PackedRow(
-    i64,
-    i64,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<i64>,
-    Option<String>,
-    Option<i64>,
-    Option<i64>,
-    Option<i64>,
-    String,
-    String,
-    String,
-);
-
-impl PackedRow {
-    fn into_columns(self) -> Result<EntryColumns, StoreError> {
-        let id = u64::try_from(self.0).map_err(|_| invalid_row(0, "id"))?;
-        let invalid = |field| invalid_row(id, field);
-        let unsigned = |value: Option<i64>, field| {
-            value
-                .map(|v| u64::try_from(v).map_err(|_| invalid(field)))
-                .transpose()
-        };
-        let hash = |text: &str, field| decode_hash(text).ok_or_else(|| invalid(field));
-        Ok(EntryColumns {
-            id,
-            ts: Timestamp::from_millis(self.1),
-            kind: EntryKind::parse(&self.2).ok_or_else(|| invalid("kind"))?,
-            outcome: self
-                .3
-                .map(|v| Outcome::parse(&v).ok_or_else(|| invalid("outcome")))
-                .transpose()?,
-            event: self
-                .4
-                .map(|v| SystemEvent::parse(&v).ok_or_else(|| invalid("event")))
-                .transpose()?,
-            request_id: self.5,
-            via: Via::parse(&self.6).ok_or_else(|| invalid("via"))?,
-            instance: self.7,
-            actor: self.8,
-            agent: self.9,
-            credential: self.10,
-            service: self.11,
-            method: self.12,
-            target_host: self.13,
-            path: self.14,
-            status_code: self
-                .15
-                .map(|v| u16::try_from(v).map_err(|_| invalid("status_code")))
-                .transpose()?,
-            denial_code: self.16,
-            latency_ms: unsigned(self.17, "latency_ms")?,
-            bytes_in: unsigned(self.18, "bytes_in")?,
-            bytes_out: unsigned(self.19, "bytes_out")?,
-            detail_jcs: self.20,
-            prev_hash: hash(&self.21, "prev_hash")?,
-            hash: hash(&self.22, "hash")?,
-        })
-    }
-}
-
-/// Decodes 64 hex digits (as SQLite's `hex()` writes them, upper case; lower case accepted).
-fn decode_hash(text: &str) -> Option<[u8; 32]> {
-    fn nibble(c: u8) -> Option<u8> {
-        match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'A'..=b'F' => Some(c - b'A' + 10),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            _ => None,
-        }
-    }
-    let bytes = text.as_bytes();
-    if bytes.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (byte, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
-        *byte = (nibble(pair[0])? << 4) | nibble(pair[1])?;
-    }
-    Some(out)
-}
-
-fn invalid_row(id: u64, field: &'static str) -> StoreError {
-    StoreError::InvalidRow {
-        table: "ledger",
-        row: id.to_string(),
-        field,
     }
 }
 

@@ -394,16 +394,7 @@ impl VaultStore {
         after: u64,
         limit: u32,
     ) -> Result<Vec<LedgerEntry>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {} FROM ledger WHERE id > ? ORDER BY id LIMIT ?",
-            ledger::LEDGER_COLUMNS
-        ))
-        .bind(i64::try_from(after).unwrap_or(i64::MAX))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(StoreError::db("reading the ledger"))?;
-        rows.iter().map(ledger::entry_from_row).collect()
+        ledger::entries_of(self.ledger_columns(after, limit).await?)
     }
 
     /// The chain head as recorded by the last append, if any entry exists.
@@ -490,23 +481,23 @@ impl VaultStore {
     ) -> Result<Vec<LedgerEntry>, StoreError> {
         let (condition, values) = filter.to_sql();
         let order = if newest { "DESC" } else { "ASC" };
-        let sql = format!(
-            "SELECT {cols} FROM (SELECT * FROM ledger WHERE {condition} ORDER BY id {order} LIMIT ?) ORDER BY id",
-            cols = ledger::LEDGER_COLUMNS
-        );
-        let mut query = sqlx::query(&sql).bind(i64::try_from(after).unwrap_or(i64::MAX));
+        let sql = ledger::packed_select(&format!(
+            "SELECT * FROM ledger WHERE {condition} ORDER BY id {order} LIMIT ?"
+        ));
+        let mut query = sqlx::query_as::<_, (Option<i64>, String)>(&sql)
+            .bind(i64::try_from(after).unwrap_or(i64::MAX));
         for value in values {
             query = match value {
                 ledger::FilterValue::Text(text) => query.bind(text),
                 ledger::FilterValue::Int(number) => query.bind(number),
             };
         }
-        let rows = query
+        let (_, packed) = query
             .bind(i64::from(limit))
-            .fetch_all(&self.pool)
+            .fetch_one(&self.pool)
             .await
             .map_err(StoreError::db("reading the ledger"))?;
-        rows.iter().map(ledger::entry_from_row).collect()
+        ledger::entries_of(ledger::parse_page(&packed)?)
     }
 
     /// Schema version of this vault database.
