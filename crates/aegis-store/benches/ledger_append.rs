@@ -10,16 +10,14 @@
 //! Run with `cargo bench -p aegis-store --bench ledger_append`.
 #![allow(missing_docs)]
 
+mod common;
+
 use std::time::Duration;
 
-use aegis_core::crypto::{KdfParams, random_uuid};
-use aegis_core::ledger::{EntryContent, Outcome, SystemEvent, Via};
-use aegis_core::names::VaultName;
-use aegis_core::timestamp::Timestamp;
+use aegis_core::ledger::{EntryContent, Outcome, Via};
 use aegis_store::DataDir;
 use aegis_store::ledger_writer::{self, WriterSettings};
-use aegis_store::registry::Registry;
-use aegis_store::vault::{VaultMeta, VaultStore};
+use aegis_store::vault::VaultStore;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 const BATCH: usize = 512;
@@ -43,26 +41,7 @@ fn appends(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let dir = tempfile::tempdir().expect("tempdir");
     let data = DataDir::new(dir.path().join(".aegis"));
-    let store = runtime.block_on(async {
-        Registry::create(&data, Duration::from_secs(5))
-            .await
-            .expect("registry");
-        let meta = VaultMeta {
-            id: random_uuid().expect("uuid"),
-            name: VaultName::parse("default").expect("name"),
-            salt: vec![7; 16],
-            kdf: KdfParams::default(),
-            key_check: vec![0; 32],
-            sealed: false,
-            created_at: Timestamp::from_millis(0),
-            ledger_public_key: None,
-            ledger_key_envelope: None,
-        };
-        let first = EntryContent::system(SystemEvent::VaultCreated, Via::Cli, "bench");
-        VaultStore::create(&data, &meta, Duration::from_secs(5), first)
-            .await
-            .expect("vault")
-    });
+    let store = runtime.block_on(common::bench_vault(&data, None));
     let mut group = c.benchmark_group("ledger_append");
     group.throughput(Throughput::Elements(BATCH as u64));
     group.sample_size(30);

@@ -5,18 +5,17 @@
 //! ten seconds before the first measurement).
 #![allow(missing_docs)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use aegis_core::crypto::{KdfParams, random_uuid};
 use aegis_core::ledger::{
-    ChainAnchor, EntryContent, LedgerSigningKey, Outcome, SystemEvent, Via, checkpoint_message,
+    ChainAnchor, EntryContent, LedgerSigningKey, Outcome, Via, checkpoint_message,
 };
-use aegis_core::names::VaultName;
 use aegis_core::timestamp::Timestamp;
 use aegis_store::DataDir;
-use aegis_store::registry::Registry;
-use aegis_store::vault::{Checkpoint, VaultMeta, VaultStore};
+use aegis_store::vault::Checkpoint;
 use criterion::{Criterion, criterion_group, criterion_main};
 
 const ENTRIES: u64 = 1_000_000;
@@ -50,24 +49,8 @@ fn verify(c: &mut Criterion) {
     let data = DataDir::new(dir.path().join(".aegis"));
     let key = LedgerSigningKey::generate().expect("key");
     let (store, checkpoints) = runtime.block_on(async {
-        Registry::create(&data, Duration::from_secs(5))
-            .await
-            .expect("registry");
-        let meta = VaultMeta {
-            id: random_uuid().expect("uuid"),
-            name: VaultName::parse("default").expect("name"),
-            salt: vec![7; 16],
-            kdf: KdfParams::default(),
-            key_check: vec![0; 32],
-            sealed: false,
-            created_at: Timestamp::from_millis(0),
-            ledger_public_key: Some(key.public_key().to_vec()),
-            ledger_key_envelope: None,
-        };
-        let first = EntryContent::system(SystemEvent::VaultCreated, Via::Cli, "bench");
-        let store = VaultStore::create(&data, &meta, Duration::from_secs(5), first)
-            .await
-            .expect("vault");
+        let store = common::bench_vault(&data, Some(key.public_key().to_vec())).await;
+        let vault_id = store.meta().id;
         let mut next = 1u64;
         while next < ENTRIES {
             let end = (next + BATCH).min(ENTRIES);
@@ -88,7 +71,7 @@ fn verify(c: &mut Criterion) {
                 .filter(|e| e.id.is_multiple_of(CHECKPOINT_EVERY))
             {
                 let ts = Timestamp::from_millis(1_700_000_000_000);
-                let message = checkpoint_message(&meta.id, entry.id, &entry.hash, ts);
+                let message = checkpoint_message(&vault_id, entry.id, &entry.hash, ts);
                 checkpoints.insert(
                     entry.id,
                     Checkpoint {
