@@ -13,11 +13,11 @@ use std::time::SystemTime;
 use aegis_core::agent::{Agent, AgentToken, grant_encoding};
 use aegis_core::crypto::{VaultKeys, random_uuid};
 use aegis_core::ledger::SystemEvent;
-use aegis_core::names::{AgentName, CredentialName};
+use aegis_core::names::AgentName;
 use aegis_core::timestamp::Timestamp;
 use aegis_store::agents::{StoredAgent, StoredGrant};
 use aegis_store::secure_fs;
-use aegis_store::vault::{StoredCredential, VaultStore};
+use aegis_store::vault::VaultStore;
 use serde_json::{Value, json};
 
 use crate::cli::{AgentCommand, AgentNameArgs, AgentTokenArgs, GrantArgs};
@@ -187,10 +187,10 @@ async fn regenerate(ctx: &Context, args: &AgentTokenArgs) -> Result<(), CliError
 async fn grant(ctx: &Context, args: &GrantArgs) -> Result<(), CliError> {
     let store = ctx.vault_store().await?;
     let agent = existing_agent(&store, &args.agent).await?;
-    let credential = existing_credential(&store, &args.credential).await?;
+    let credential = super::vault::existing(&store, &args.credential).await?;
     let keys = ctx.unlock(&store).await?;
     verify_agent(&keys, &store, &agent)?;
-    verify_credential(&keys, &store, &credential)?;
+    super::vault::verify_mac(&keys, &store, &credential)?;
     let (agent_id, credential_id) = (agent.agent.id, credential.credential.id);
     let row = StoredGrant {
         agent_id,
@@ -229,7 +229,7 @@ async fn grant(ctx: &Context, args: &GrantArgs) -> Result<(), CliError> {
 async fn revoke(ctx: &Context, args: &GrantArgs) -> Result<(), CliError> {
     let store = ctx.vault_store().await?;
     let agent = existing_agent(&store, &args.agent).await?;
-    let credential = existing_credential(&store, &args.credential).await?;
+    let credential = super::vault::existing(&store, &args.credential).await?;
     let _keys = ctx.unlock(&store).await?;
     let entry = audit::cli_event(SystemEvent::GrantRevoked)
         .with_agent(args.agent.as_str())
@@ -368,37 +368,8 @@ fn verify_agent(
     .with_hint("the database was changed outside aegis; run aegis doctor"))
 }
 
-fn verify_credential(
-    keys: &VaultKeys,
-    store: &VaultStore,
-    stored: &StoredCredential,
-) -> Result<(), CliError> {
-    let encoding = stored.credential.canonical_encoding(&store.meta().id);
-    if keys.verify_row_mac(&encoding, &stored.mac) {
-        return Ok(());
-    }
-    Err(CliError::failure(
-        "integrity",
-        format!(
-            "credential '{}' failed its integrity check",
-            stored.credential.name
-        ),
-    )
-    .with_hint("the database was changed outside aegis; run aegis doctor"))
-}
-
 async fn existing_agent(store: &VaultStore, name: &AgentName) -> Result<StoredAgent, CliError> {
     store.agent(name).await?.ok_or_else(|| missing_agent(name))
-}
-
-async fn existing_credential(
-    store: &VaultStore,
-    name: &CredentialName,
-) -> Result<StoredCredential, CliError> {
-    store.credential(name).await?.ok_or_else(|| {
-        CliError::failure("not_found", format!("no credential named '{name}'"))
-            .with_hint("see aegis vault list")
-    })
 }
 
 fn missing_agent(name: &AgentName) -> CliError {

@@ -396,7 +396,8 @@ fn open(
         })
 }
 
-fn verify_mac(
+/// Checks a stored credential's row MAC; `integrity` (with a hint) when it fails.
+pub(crate) fn verify_mac(
     keys: &VaultKeys,
     store: &VaultStore,
     stored: &StoredCredential,
@@ -416,7 +417,8 @@ fn verify_mac(
     }
 }
 
-async fn existing(
+/// The stored credential called `name`; `not_found` when there is none.
+pub(crate) async fn existing(
     store: &VaultStore,
     name: &aegis_core::names::CredentialName,
 ) -> Result<StoredCredential, CliError> {
