@@ -16,6 +16,7 @@ pub mod field_error;
 pub mod ledger;
 pub mod names;
 pub mod permit;
+pub mod policy;
 pub mod rate;
 pub mod rate_window;
 pub mod redact;
