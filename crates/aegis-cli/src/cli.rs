@@ -63,6 +63,9 @@ pub(crate) enum Command {
     /// Manage agents, their tokens and their grants
     #[command(subcommand)]
     Agent(AgentCommand),
+    /// Check, list and try out policy files
+    #[command(subcommand)]
+    Policy(PolicyCommand),
     /// See Aegis work end to end in a temporary directory (loopback only)
     Demo {
         /// Keep the temporary directory and print its path
@@ -177,6 +180,50 @@ pub(crate) struct GrantArgs {
     /// Credential name
     #[arg(long, value_parser = parse_credential_name)]
     pub(crate) credential: CredentialName,
+}
+
+/// `aegis policy …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum PolicyCommand {
+    /// Check every policy file and report every problem
+    Validate(PolicyDirArgs),
+    /// Per file: agent, rules, services, validity; and registered agents without a policy
+    List(PolicyDirArgs),
+    /// Decide one request with the policy step only (not grants, scopes, domains or limits)
+    Test(PolicyTestArgs),
+}
+
+/// Where the policy files are: `--policies-dir`, or `gate.policies_dir` from the config.
+#[derive(Debug, Args)]
+pub(crate) struct PolicyDirArgs {
+    /// Directory of policy files (default gate.policies_dir)
+    #[arg(long, value_name = "DIR")]
+    pub(crate) policies_dir: Option<PathBuf>,
+    /// Compatibility: the directory as a positional argument
+    #[arg(value_name = "DIR", hide = true)]
+    pub(crate) legacy_dir: Option<PathBuf>,
+}
+
+/// `aegis policy test`.
+#[derive(Debug, Args)]
+pub(crate) struct PolicyTestArgs {
+    /// Agent name
+    #[arg(long, short = 'a', value_parser = parse_agent_name)]
+    pub(crate) agent: AgentName,
+    /// Service (the first path segment at the gate)
+    #[arg(long, short = 's', value_parser = parse_service)]
+    pub(crate) service: ServiceName,
+    /// HTTP method, e.g. GET (upper-cased)
+    #[arg(long, short = 'm', value_parser = parse_method)]
+    pub(crate) method: String,
+    /// Forwarded path after the service segment, e.g. /rest/api/3/search; a query is ignored
+    #[arg(long, allow_hyphen_values = true)]
+    pub(crate) path: String,
+    /// When: RFC 3339 (default now)
+    #[arg(long, value_name = "TIME")]
+    pub(crate) at: Option<String>,
+    #[command(flatten)]
+    pub(crate) dir: PolicyDirArgs,
 }
 
 /// `aegis vault add`.
@@ -457,6 +504,20 @@ fn parse_agent_name(text: &str) -> Result<AgentName, String> {
 
 fn parse_service(text: &str) -> Result<ServiceName, String> {
     ServiceName::parse(text).map_err(|e| e.to_string())
+}
+
+/// An HTTP method token, upper-cased (policies compare methods exactly, in upper case).
+fn parse_method(text: &str) -> Result<String, String> {
+    let is_token = !text.is_empty()
+        && text.len() <= 32
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    if is_token {
+        Ok(text.to_ascii_uppercase())
+    } else {
+        Err("expected an HTTP method name such as GET or POST".to_owned())
+    }
 }
 
 fn parse_auth_type(text: &str) -> Result<AuthType, String> {

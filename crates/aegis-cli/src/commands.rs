@@ -10,4 +10,5 @@ pub(crate) mod gate;
 pub(crate) mod init;
 pub(crate) mod key;
 pub(crate) mod ledger;
+pub(crate) mod policy;
 pub(crate) mod vault;

@@ -13,6 +13,7 @@ mod demo;
 mod error;
 mod master_key;
 mod output;
+mod policy_files;
 mod secret_input;
 
 use std::process::ExitCode;
@@ -83,6 +84,11 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
         Command::Agent(command) => {
             let ctx = Context::load(explicit, flags, json)?;
             commands::agent::run(&ctx, command).await
+        }
+        Command::Policy(command) => {
+            flags.extend(commands::policy::dir_flag(command));
+            let ctx = Context::load(explicit, flags, json)?;
+            commands::policy::run(&ctx, command).await
         }
         Command::Config(ConfigCommand::Validate { .. }) => {
             commands::config::validate(explicit, flags, json)

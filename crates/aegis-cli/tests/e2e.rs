@@ -11,6 +11,7 @@ mod e2e {
     mod gate;
     mod init;
     mod ledger;
+    mod policy;
     mod usage_errors;
     mod vault;
 }
