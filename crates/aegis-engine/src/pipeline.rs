@@ -26,11 +26,16 @@ use crate::body::{CappedBody, Encoding, IdleBody, RedactingBody};
 use crate::holder::SnapshotHolder;
 use crate::inject;
 use crate::inspect;
-use crate::limits::Limits;
+use crate::limits::{InFlight, Limit, LimitKey, Limits};
 use crate::upstream::{BoxError, OutboundBody, UpstreamClient};
 
 /// Response bodies as they go back to the agent.
 pub type ProxyBody = UnsyncBoxBody<Bytes, BoxError>;
+
+/// Uncompressed responses whose declared `Content-Length` is at most this are read whole,
+/// redacted in one pass and sent with their new length: the agent gets head and body in one
+/// write instead of a chunked stream (most API answers are this small).
+const WHOLE_RESPONSE_MAX: u64 = 64 * 1024;
 
 /// Which front door a request came through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +83,8 @@ pub struct PipelineSettings {
     pub max_inspect_bytes: u64,
     /// Whether bodies over the inspection buffer pass with only their prefix scanned.
     pub pass_oversize_inspection: bool,
+    /// In-flight requests per identified agent; 0 = no cap.
+    pub max_concurrent_per_agent: u32,
 }
 
 /// The pipeline: snapshot, limits, upstream client.
@@ -266,12 +273,37 @@ impl Pipeline {
             credential.name.as_str(),
             &admission.target().to_string(),
         );
-        // Step 8: limits.
-        if let Some(rate) = credential.rate_limit {
+        // Step 8: rate limits (credential, agent), all or none; then the in-flight cap.
+        let agent = admission
+            .agent_index()
+            .and_then(|i| snapshot.agent(i))
+            .map(|a| a.agent());
+        let applying: Vec<Limit> = credential
+            .rate_limit
+            .map(|rate| Limit {
+                key: LimitKey::Credential(credential.id),
+                rate,
+            })
+            .into_iter()
+            .chain(agent.and_then(|a| {
+                a.rate_limit.map(|rate| Limit {
+                    key: LimitKey::Agent(a.id),
+                    rate,
+                })
+            }))
+            .collect();
+        if !applying.is_empty() {
             let now_ms = u64::try_from(now.as_millis()).unwrap_or(0);
-            self.limits.prune(&snapshot);
-            self.limits.admit_credential(credential.id, rate, now_ms)?;
+            self.limits.prune(&snapshot, Vec::new);
+            self.limits.admit(&applying, now_ms)??;
         }
+        let in_flight = match agent {
+            Some(agent) => Some(
+                self.limits
+                    .enter(agent.id, self.settings.max_concurrent_per_agent)?,
+            ),
+            None => None,
+        };
         // Step 9: inspection of what would be forwarded.
         inject::strip_agent_headers(&mut parts.headers, credential);
         let mode = credential.body_inspection;
@@ -365,13 +397,26 @@ impl Pipeline {
             .await
             .map_err(|denial| self.body_failure(denial, &exceeded, &stalled))?;
         let injected = Some(permit.credential_index());
-        Ok(self.shape_response(
+        let shaped = self.shape_response(
             response,
             credential,
             &snapshot,
             injected,
             &intent.request_id,
-        ))
+        );
+        if !shaped.whole {
+            return Ok(hold_until_done(shaped.response, in_flight));
+        }
+        let (head, body) = shaped.response.into_parts();
+        let collected = body.collect().await.map_err(|_| {
+            if shaped.stalled.load(Ordering::SeqCst) {
+                Denial::UpstreamTimeout
+            } else {
+                Denial::UpstreamUnreachable
+            }
+        })?;
+        let response = http::Response::from_parts(head, full_body(collected.to_bytes()));
+        Ok(hold_until_done(response, in_flight))
     }
 
     /// Step 0 for the gate: `Host` and `:authority` (which must agree when both are present),
@@ -424,8 +469,13 @@ impl Pipeline {
         snapshot: &aegis_core::snapshot::Snapshot,
         injected: Option<usize>,
         request_id: &str,
-    ) -> http::Response<ProxyBody> {
+    ) -> Shaped {
         let (upstream, body) = response.into_parts();
+        let declared_length = upstream
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
         let mut headers = upstream.headers;
         // Read the coding before anything is stripped: `Connection: content-encoding` must not
         // hide it.
@@ -445,6 +495,9 @@ impl Pipeline {
         }
         let idle = self.settings.idle_body;
         let relay_stalled = Arc::new(AtomicBool::new(false));
+        let whole = self.settings.response_redaction
+            && encoding == Some(Encoding::Identity)
+            && declared_length.is_some_and(|len| len <= WHOLE_RESPONSE_MAX);
         let body: ProxyBody = if self.settings.response_redaction {
             let set = snapshot.redaction().clone();
             redact_headers(&mut headers, &set, injected, &self.redactions);
@@ -460,17 +513,73 @@ impl Pipeline {
             headers.remove(header::CONTENT_LENGTH);
             let redacting =
                 RedactingBody::new(body, decode, set, injected, self.redactions.clone());
-            IdleBody::new(redacting, idle, relay_stalled).boxed_unsync()
+            IdleBody::new(redacting, idle, relay_stalled.clone()).boxed_unsync()
         } else {
-            IdleBody::new(body, idle, relay_stalled).boxed_unsync()
+            IdleBody::new(body, idle, relay_stalled.clone()).boxed_unsync()
         };
         if let Ok(id) = HeaderValue::from_str(request_id) {
             headers.insert("x-aegis-request-id", id);
         }
-        let mut shaped = http::Response::new(body);
-        *shaped.status_mut() = upstream.status;
-        *shaped.headers_mut() = headers;
-        shaped
+        let mut response = http::Response::new(body);
+        *response.status_mut() = upstream.status;
+        *response.headers_mut() = headers;
+        Shaped {
+            response,
+            whole,
+            stalled: relay_stalled,
+        }
+    }
+}
+
+/// The agent's response as [`Pipeline::shape_response`] built it.
+struct Shaped {
+    response: http::Response<ProxyBody>,
+    /// Small and uncompressed: to be read whole before the head is sent.
+    whole: bool,
+    /// Set when the upstream's body stalled past the idle deadline.
+    stalled: Arc<AtomicBool>,
+}
+
+/// Keeps the agent's in-flight place until the response body has been sent (or dropped).
+fn hold_until_done(
+    response: http::Response<ProxyBody>,
+    in_flight: Option<InFlight>,
+) -> http::Response<ProxyBody> {
+    match in_flight {
+        None => response,
+        Some(guard) => response.map(|body| {
+            Guarded {
+                inner: body,
+                _guard: guard,
+            }
+            .boxed_unsync()
+        }),
+    }
+}
+
+/// A body that holds a guard for as long as it lives.
+struct Guarded<B> {
+    inner: B,
+    _guard: InFlight,
+}
+
+impl<B: Body + Unpin> Body for Guarded<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<B::Data>, B::Error>>> {
+        std::pin::Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
 

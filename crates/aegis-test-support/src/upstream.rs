@@ -228,6 +228,17 @@ impl HttpsUpstream {
         Self::spawn(Some(ca.server_config(&["localhost", "127.0.0.1"])))
     }
 
+    /// [`HttpsUpstream::start_blocking`] with the server's ALPN list replaced: `[b"http/1.1"]`
+    /// makes it an HTTP/1.1-only server that a client offering `h2` must fall back from.
+    ///
+    /// # Panics
+    /// When the port cannot be bound or the server thread cannot start.
+    pub fn start_blocking_with_alpn(ca: &TestCa, protocols: &[&[u8]]) -> Self {
+        let mut config = (*ca.server_config(&["localhost", "127.0.0.1"])).clone();
+        config.alpn_protocols = protocols.iter().map(|p| p.to_vec()).collect();
+        Self::spawn(Some(Arc::new(config)))
+    }
+
     /// Starts the same server over plain HTTP (no TLS), for `--allow-http` tests.
     ///
     /// # Panics

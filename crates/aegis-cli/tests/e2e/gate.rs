@@ -238,6 +238,27 @@ fn an_upstream_echoing_the_secret_never_hands_it_to_the_agent() {
             "{path}: body decoded for the agent"
         );
     }
+    // A small uncompressed answer is read whole and sent with its redacted length; a larger
+    // one (over 64 KiB) streams chunked through the same redactor.
+    let small = curl(&[&format!("{}/svc/echo-auth", gate.base)]);
+    assert_eq!(
+        small.header("content-length"),
+        Some(small.text().len().to_string()),
+        "{}",
+        small.headers
+    );
+    assert!(small.header("transfer-encoding").is_none());
+    for (n, whole) in [(65_536, true), (65_537, false)] {
+        let resp = curl(&[&format!("{}/svc/bytes/{n}", gate.base)]);
+        assert_eq!(resp.status, 200);
+        assert_eq!(resp.body.len(), n, "bytes/{n}");
+        assert_eq!(
+            resp.header("content-length").is_some(),
+            whole,
+            "bytes/{n}: {}",
+            resp.headers
+        );
+    }
     // Another credential's secret sent by the agent is refused before it leaves (inspection).
     let before = w.upstream.request_count();
     let resp = curl(&[
@@ -1253,4 +1274,36 @@ fn entries_get_a_checkpoint_once_they_reach_checkpoint_max_age() {
     assert_eq!(checkpoints["ok"], true, "{checkpoints}");
     gate.terminate();
     assert_eq!(gate.wait_exit(Duration::from_secs(20)), 0);
+}
+
+#[test]
+fn the_gate_speaks_http2_upstream_when_offered_and_falls_back_to_http1() {
+    let w = World::new();
+    let h1_only =
+        aegis_test_support::HttpsUpstream::start_blocking_with_alpn(&w.ca, &[b"http/1.1"]);
+    w.add_bearer("h2", "both", SECRET);
+    w.add(
+        &["-n", "h1", "-s", "old", "-d", &h1_only.host()],
+        "sk-h1-only-secret-0123456789",
+    );
+    let gate = w.gate(&[]);
+    for (service, upstream, version) in [
+        ("both", &w.upstream, "HTTP/2.0"),
+        ("old", &h1_only, "HTTP/1.1"),
+    ] {
+        let resp = curl(&[
+            "-X",
+            "POST",
+            "--data-binary",
+            "ping",
+            &format!("{}/{service}/echo-body", gate.base),
+        ]);
+        assert_eq!(
+            (resp.status, resp.text().as_str()),
+            (200, "ping"),
+            "{service}"
+        );
+        let seen = upstream.last_request().expect("the upstream saw it");
+        assert_eq!(seen.version, version, "{service}");
+    }
 }
