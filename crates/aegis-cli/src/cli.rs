@@ -139,7 +139,7 @@ pub(crate) enum VaultCommand {
 #[derive(Debug, Subcommand)]
 pub(crate) enum AgentCommand {
     /// Register an agent and print its token once
-    Add(AgentTokenArgs),
+    Add(AgentAddArgs),
     /// List agents and their grants (never tokens)
     List,
     /// Remove an agent and its grants
@@ -150,6 +150,29 @@ pub(crate) enum AgentCommand {
     Grant(GrantArgs),
     /// Take a credential away from an agent
     Revoke(GrantArgs),
+    /// Set or clear an agent's rate limit across all its credentials
+    SetRateLimit(AgentRateArgs),
+}
+
+/// `aegis agent add`.
+#[derive(Debug, Args)]
+pub(crate) struct AgentAddArgs {
+    #[command(flatten)]
+    pub(crate) token: AgentTokenArgs,
+    /// Requests the agent may make across all credentials, e.g. 100/min
+    #[arg(long, value_name = "RATE", value_parser = parse_rate)]
+    pub(crate) rate_limit: Option<ParsedRate>,
+}
+
+/// `aegis agent set-rate-limit`.
+#[derive(Debug, Args)]
+pub(crate) struct AgentRateArgs {
+    /// Agent name
+    #[arg(long, value_parser = parse_agent_name)]
+    pub(crate) agent: AgentName,
+    /// A rate such as 100/min, or `none` to remove the limit
+    #[arg(long, value_name = "RATE|none", value_parser = parse_optional_rate)]
+    pub(crate) limit: Setting<ParsedRate>,
 }
 
 /// `aegis agent add` and `aegis agent regenerate`.

@@ -85,11 +85,27 @@ pub enum Denial {
         /// The target host as the agent sent it (normalised when it parsed).
         host: String,
     },
+    /// No policy rule allows the request (or a policy is required and the agent has none).
+    #[error("policy denied {method} {service}: {reason}")]
+    PolicyDenied {
+        /// The service the request was for.
+        service: String,
+        /// The method of the request.
+        method: String,
+        /// `no rule in <file> matched` or `no policy file for this agent`.
+        reason: String,
+    },
     /// A rate limit refused the request.
     #[error("rate limit reached; retry after {retry_after_secs}s")]
     RateLimited {
         /// Seconds until a retry can succeed (≥ 1).
         retry_after_secs: u64,
+    },
+    /// The agent already has `gate.max_concurrent_per_agent` requests in flight.
+    #[error("too many requests in flight for this agent (limit {limit}); retry when one finishes")]
+    TooManyConcurrentRequests {
+        /// The cap.
+        limit: u32,
     },
     /// Inspection found a vault secret (or an unscannable encoding) in the outbound request.
     #[error(
@@ -152,7 +168,9 @@ impl Denial {
             Self::CredentialExpired { .. } => "credential_expired",
             Self::ScopeDenied { .. } => "scope_denied",
             Self::DomainBlocked { .. } => "domain_blocked",
+            Self::PolicyDenied { .. } => "policy_denied",
             Self::RateLimited { .. } => "rate_limited",
+            Self::TooManyConcurrentRequests { .. } => "too_many_concurrent_requests",
             Self::BodyBlocked { .. } => "body_blocked",
             Self::VaultSealed => "vault_sealed",
             Self::ShuttingDown => "shutting_down",
@@ -177,11 +195,12 @@ impl Denial {
             | Self::CredentialExpired { .. }
             | Self::ScopeDenied { .. }
             | Self::BodyBlocked { .. }
+            | Self::PolicyDenied { .. }
             | Self::DomainBlocked { .. } => 403,
             Self::UnknownService { .. } | Self::NotFound => 404,
             Self::AgentAuthRequired | Self::AgentAuthFailed => 401,
             Self::CredentialAmbiguous { .. } => 409,
-            Self::RateLimited { .. } => 429,
+            Self::RateLimited { .. } | Self::TooManyConcurrentRequests { .. } => 429,
             Self::VaultSealed | Self::ShuttingDown | Self::LedgerUnavailable => 503,
             Self::UpstreamUnreachable | Self::UpstreamTls => 502,
             Self::UpstreamTimeout => 504,
@@ -254,6 +273,12 @@ mod tests {
                 method: "POST".into(),
             },
             Denial::DomainBlocked { host: "h".into() },
+            Denial::PolicyDenied {
+                service: "s".into(),
+                method: "GET".into(),
+                reason: "no rule in a.yaml matched".into(),
+            },
+            Denial::TooManyConcurrentRequests { limit: 50 },
             Denial::RateLimited {
                 retry_after_secs: 0,
             },

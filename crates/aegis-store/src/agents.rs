@@ -164,11 +164,12 @@ impl VaultStore {
             .map_err(StoreError::db("removing an agent"))
     }
 
-    /// Replaces an agent's token digest, token time and MAC (matched by id).
+    /// Writes an agent's mutable fields (token digest, token time, rate limit) and its new MAC,
+    /// matched by id.
     ///
     /// # Errors
     /// [`StoreError::NotFound`] when the agent is gone; database failures.
-    pub async fn replace_agent_token(
+    pub async fn update_agent(
         &self,
         stored: &StoredAgent,
         entry: EntryContent,
@@ -176,15 +177,17 @@ impl VaultStore {
         let mut tx = self.begin_write().await?;
         let a = &stored.agent;
         let updated = sqlx::query(
-            "UPDATE agents SET token_digest = ?, token_created_at = ?, mac = ? WHERE id = ?",
+            "UPDATE agents SET token_digest = ?, token_created_at = ?, rate_limit = ?, mac = ? \
+             WHERE id = ?",
         )
         .bind(a.token_digest.as_bytes().as_slice())
         .bind(a.token_created_at.as_millis())
+        .bind(a.rate_limit.map(|r| r.to_string()))
         .bind(&stored.mac)
         .bind(a.id.to_string())
         .execute(&mut *tx)
         .await
-        .map_err(StoreError::db("replacing an agent token"))?
+        .map_err(StoreError::db("updating an agent"))?
         .rows_affected();
         if updated == 0 {
             return Err(not_found(&a.name));
@@ -192,7 +195,7 @@ impl VaultStore {
         ledger::append_in(&mut tx, &self.meta().id, entry, now()).await?;
         tx.commit()
             .await
-            .map_err(StoreError::db("replacing an agent token"))
+            .map_err(StoreError::db("updating an agent"))
     }
 
     /// Adds a grant. Idempotent: when it already exists nothing is written and `false` is

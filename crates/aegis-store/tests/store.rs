@@ -444,7 +444,7 @@ async fn agents_and_grants_round_trip_with_their_ledger_entries() {
         .row_mac(&renewed.agent.canonical_encoding(&fx.store.meta().id))
         .to_vec();
     fx.store
-        .replace_agent_token(&renewed, entry(SystemEvent::AgentTokenRegenerated))
+        .update_agent(&renewed, entry(SystemEvent::AgentTokenRegenerated))
         .await
         .expect("regenerate");
     assert_eq!(

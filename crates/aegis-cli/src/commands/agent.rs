@@ -1,5 +1,5 @@
-//! `aegis agent add | list | remove | regenerate | grant | revoke` (SPEC.md §11.1): agents, their
-//! one-time tokens and their grants.
+//! `aegis agent add | list | remove | regenerate | grant | revoke | set-rate-limit` (SPEC.md
+//! §11.1): agents, their one-time tokens, their grants and their rate limits.
 //!
 //! Tokens are printed once (or written to a new 0600 file) and never again; only their digest is
 //! stored. Every command but `list` needs the master key, because agent and grant rows carry a
@@ -20,7 +20,9 @@ use aegis_store::secure_fs;
 use aegis_store::vault::VaultStore;
 use serde_json::{Value, json};
 
-use crate::cli::{AgentCommand, AgentNameArgs, AgentTokenArgs, GrantArgs};
+use crate::cli::{
+    AgentAddArgs, AgentCommand, AgentNameArgs, AgentRateArgs, AgentTokenArgs, GrantArgs,
+};
 use crate::context::Context;
 use crate::error::CliError;
 use crate::{audit, output};
@@ -34,10 +36,13 @@ pub(crate) async fn run(ctx: &Context, command: &AgentCommand) -> Result<(), Cli
         AgentCommand::Regenerate(args) => regenerate(ctx, args).await,
         AgentCommand::Grant(args) => grant(ctx, args).await,
         AgentCommand::Revoke(args) => revoke(ctx, args).await,
+        AgentCommand::SetRateLimit(args) => set_rate_limit(ctx, args).await,
     }
 }
 
-async fn add(ctx: &Context, args: &AgentTokenArgs) -> Result<(), CliError> {
+async fn add(ctx: &Context, add: &AgentAddArgs) -> Result<(), CliError> {
+    let args = &add.token;
+    let rate_limit = add.rate_limit.as_ref().map(super::vault::rate_of);
     let store = ctx.vault_store().await?;
     if store.agent(&args.name).await?.is_some() {
         return Err(conflict(&args.name));
@@ -49,7 +54,7 @@ async fn add(ctx: &Context, args: &AgentTokenArgs) -> Result<(), CliError> {
         id: random_uuid()?,
         name: args.name.clone(),
         token_digest: token.digest(),
-        rate_limit: None,
+        rate_limit,
         created_at: now,
         token_created_at: now,
     };
@@ -175,13 +180,40 @@ async fn regenerate(ctx: &Context, args: &AgentTokenArgs) -> Result<(), CliError
         .map(|p| TokenFile::create(ctx, p))
         .transpose()?;
     let entry = audit::cli_event(SystemEvent::AgentTokenRegenerated).with_agent(args.name.as_str());
-    if let Err(err) = store.replace_agent_token(&stored, entry).await {
+    if let Err(err) = store.update_agent(&stored, entry).await {
         if let Some(file) = file {
             file.discard();
         }
         return Err(not_found_agent(err, &args.name));
     }
     hand_over(ctx, &stored.agent, &token, file, "regenerated")
+}
+
+async fn set_rate_limit(ctx: &Context, args: &AgentRateArgs) -> Result<(), CliError> {
+    let rate = args.limit.as_option().map(super::vault::rate_of);
+    let store = ctx.vault_store().await?;
+    let current = existing_agent(&store, &args.agent).await?;
+    let keys = ctx.unlock(&store).await?;
+    verify_agent(&keys, &store, &current)?;
+    let mut agent = current.agent;
+    agent.rate_limit = rate;
+    let stored = sign_agent(&keys, &store, agent);
+    let shown = rate.map_or_else(|| "none".to_owned(), |r| r.to_string());
+    let mut detail = serde_json::Map::new();
+    detail.insert("rate_limit".to_owned(), Value::String(shown.clone()));
+    let entry = audit::cli_event(SystemEvent::AgentRateLimitSet)
+        .with_agent(args.agent.as_str())
+        .with_detail(detail);
+    store
+        .update_agent(&stored, entry)
+        .await
+        .map_err(|err| not_found_agent(err, &args.agent))?;
+    if ctx.json {
+        output::json(&json!({ "agent": args.agent.as_str(), "rate_limit": shown }));
+    } else {
+        output::line(format!("agent {}: rate limit {shown}", args.agent));
+    }
+    Ok(())
 }
 
 async fn grant(ctx: &Context, args: &GrantArgs) -> Result<(), CliError> {

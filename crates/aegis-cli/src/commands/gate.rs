@@ -108,6 +108,7 @@ pub(crate) async fn run(ctx: &Context, args: &GateArgs) -> Result<(), CliError> 
             idle_body: gate_config.timeouts.idle_body,
             max_inspect_bytes: gate_config.max_inspect_bytes,
             pass_oversize_inspection: gate_config.oversize_inspection.as_str() == "pass",
+            max_concurrent_per_agent: gate_config.max_concurrent_per_agent,
         },
     );
     let reload_ledger = Some(ReloadLedger {

@@ -511,7 +511,7 @@ pub(crate) fn expiry_text(c: &Credential, now: Timestamp) -> String {
 }
 
 /// The rate, after printing the one-line warning for a legacy spelling (`100/minute`).
-fn rate_of(parsed: &aegis_core::rate::ParsedRate) -> aegis_core::rate::Rate {
+pub(crate) fn rate_of(parsed: &aegis_core::rate::ParsedRate) -> aegis_core::rate::Rate {
     if let Some(warning) = parsed.legacy_warning() {
         output::warn(warning);
     }

@@ -352,3 +352,174 @@ fn a_tampered_agent_row_keeps_the_previous_snapshot() {
     });
     assert_eq!(get(&gate, "/github/x", Some(&token)).status, 403);
 }
+
+#[test]
+fn an_agent_rate_limit_refuses_the_fourth_request_and_set_rate_limit_acts_in_a_running_gate() {
+    let w = World::new();
+    w.add_bearer("gh", "github", SECRET);
+    let run = w.env.run(
+        [
+            "agent",
+            "add",
+            "--name",
+            "bot",
+            "--rate-limit",
+            "3/minute",
+            "--json",
+        ],
+        "",
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("warning:") && run.stderr.contains("3/min"),
+        "the legacy spelling is named: {}",
+        run.stderr
+    );
+    let bot = run.json()["token"].as_str().expect("token").to_owned();
+    let other = add_agent(&w.env, "other");
+    for name in ["bot", "other"] {
+        w.ok(&["agent", "grant", "--agent", name, "--credential", "gh"]);
+    }
+    let listed = w.ok(&["agent", "list", "--json"]).json();
+    assert_eq!(listed[0]["name"], "bot");
+    assert_eq!(listed[0]["rate_limit"], "3/min");
+    let gate = w.gate(&[]);
+    for n in 1..=3 {
+        assert_eq!(
+            get(&gate, "/github/x", Some(&bot)).status,
+            200,
+            "request {n}"
+        );
+    }
+    let before = w.upstream.request_count();
+    let refused = get(&gate, "/github/x", Some(&bot));
+    assert_eq!(refused.status, 429, "{}", refused.text());
+    assert_eq!(refused.json()["error"]["code"], "rate_limited");
+    let retry: u64 = refused
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .expect("whole seconds");
+    // At most the window plus one sub-bucket (60 s + 60/64 s), rounded up.
+    assert!((1..=61).contains(&retry), "{retry}");
+    assert_eq!(w.upstream.request_count(), before, "nothing was forwarded");
+    // The limit is the agent's own: another agent on the same credential goes on.
+    assert_eq!(get(&gate, "/github/x", Some(&other)).status, 200);
+
+    let run = w.ok(&[
+        "agent",
+        "set-rate-limit",
+        "--agent",
+        "bot",
+        "--limit",
+        "none",
+    ]);
+    assert!(run.stdout.contains("rate limit none"), "{}", run.stdout);
+    let started = std::time::Instant::now();
+    aegis_test_support::wait_for("the limit to be lifted", Duration::from_secs(5), || {
+        (get(&gate, "/github/x", Some(&bot)).status == 200).then_some(())
+    });
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    w.ok(&[
+        "agent",
+        "set-rate-limit",
+        "--agent",
+        "bot",
+        "--limit",
+        "1/hour",
+    ]);
+    aegis_test_support::wait_for("the new limit to refuse", Duration::from_secs(5), || {
+        (get(&gate, "/github/x", Some(&bot)).status == 429).then_some(())
+    });
+    let shown = w.ok(&["ledger", "show", "--system", "--json"]).json();
+    assert!(
+        shown
+            .as_array()
+            .expect("entries")
+            .iter()
+            .any(|e| e["event"] == "agent_rate_limit_set"),
+        "{shown}"
+    );
+    let run = w.env.run(
+        [
+            "agent",
+            "set-rate-limit",
+            "--agent",
+            "ghost",
+            "--limit",
+            "1/min",
+        ],
+        "",
+    );
+    assert_error(&run, 1, "ghost");
+    let run = w.env.run(
+        [
+            "agent",
+            "set-rate-limit",
+            "--agent",
+            "bot",
+            "--limit",
+            "0/min",
+        ],
+        "",
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+}
+
+#[test]
+fn an_agent_over_its_in_flight_cap_gets_429_and_others_are_not_affected() {
+    let w = World::new();
+    w.add_bearer("gh", "github", SECRET);
+    w.append_config("gate:\n  max_concurrent_per_agent: 2\n");
+    let bot = add_agent(&w.env, "bot");
+    let other = add_agent(&w.env, "other");
+    for name in ["bot", "other"] {
+        w.ok(&["agent", "grant", "--agent", name, "--credential", "gh"]);
+    }
+    let gate = w.gate(&[]);
+    let slow: Vec<_> = (0..2)
+        .map(|_| {
+            let (base, bot) = (gate.base.clone(), bot.clone());
+            std::thread::spawn(move || {
+                curl(&[
+                    "-H",
+                    &format!("X-Aegis-Agent: {bot}"),
+                    &format!("{base}/github/slow/3000"),
+                ])
+            })
+        })
+        .collect();
+    aegis_test_support::wait_for(
+        "two slow requests upstream",
+        Duration::from_secs(10),
+        || (w.upstream.request_count() == 2).then_some(()),
+    );
+    let refused = get(&gate, "/github/x", Some(&bot));
+    assert_eq!(refused.status, 429, "{}", refused.text());
+    assert_eq!(
+        refused.json()["error"]["code"],
+        "too_many_concurrent_requests"
+    );
+    assert_eq!(
+        get(&gate, "/github/x", Some(&other)).status,
+        200,
+        "another agent"
+    );
+    assert_eq!(
+        get(&gate, "/github/x", None).status,
+        200,
+        "anonymous is not capped"
+    );
+    for handle in slow {
+        assert_eq!(handle.join().expect("slow request").status, 200);
+    }
+    assert_eq!(
+        get(&gate, "/github/x", Some(&bot)).status,
+        200,
+        "places freed"
+    );
+}
