@@ -12,6 +12,8 @@ mod e2e {
     mod init;
     mod ledger;
     mod policy;
+    mod policy_gate;
+    mod policy_replay;
     mod usage_errors;
     mod vault;
 }

@@ -5,16 +5,22 @@
 //!
 //! The target is under 2 µs per admission decision with 1,000 credentials and 1,000 agents:
 //! agent `agent-NNNN` holds a grant on `svc-NNNN`, and the `agent_*` cases authenticate one.
+//! The `admit_with_policies` group reruns the agent cases with policy files loaded for 101
+//! agents, 100 rules each, all for the agent's own service (every rule two path patterns, every
+//! other one a time window in Europe/Berlin), so an allow by the last rule and a default deny
+//! both try all 100 rules: the worst case of the policy step.
 #![allow(missing_docs)]
 
+use std::fmt::Write as _;
 use std::hint::black_box;
 
 use aegis_core::agent::{Agent, TokenDigest};
 use aegis_core::auth::AuthType;
-use aegis_core::checks::{self, CheckSettings, RequestHead};
+use aegis_core::checks::{self, CheckSettings, PolicyVerdict, RequestHead};
 use aegis_core::credential::{Credential, InspectionMode};
 use aegis_core::domain::DomainList;
 use aegis_core::names::{AgentName, CredentialName, ServiceName, VaultName};
+use aegis_core::policy::PolicySet;
 use aegis_core::scopes::Scopes;
 use aegis_core::snapshot::{Snapshot, SnapshotAgent, SnapshotEntry};
 use aegis_core::timestamp::Timestamp;
@@ -84,6 +90,70 @@ fn admit(c: &mut Criterion) {
         });
     }
     group.finish();
+
+    let snapshot = build_snapshot().with_policies(std::sync::Arc::new(
+        PolicySet::compile(&policy_sources()).expect("bench policies compile"),
+    ));
+    let mut denied = head("POST", "/svc-0500/v2/not/allowed", None);
+    denied.agent_token = Some(token.as_bytes());
+    let policy_cases = [
+        ("agent_allowed_by_rule_100_of_100", as_agent, None),
+        (
+            "agent_policy_denied_after_100_rules",
+            denied,
+            Some("policy_denied"),
+        ),
+        (
+            "agent_denied_credential_not_granted",
+            not_granted,
+            Some("credential_not_granted"),
+        ),
+    ];
+    let mut group = c.benchmark_group("admit_with_policies");
+    for (name, request, denial) in &policy_cases {
+        let decision = checks::admit(&snapshot, request, settings, now);
+        match (denial, &decision) {
+            (None, Ok(admission)) => assert!(
+                matches!(admission.policy(), PolicyVerdict::Allowed(rule) if rule.name == "r-099"),
+                "{name}: {:?}",
+                admission.policy()
+            ),
+            (Some(code), Err(refusal)) => assert_eq!(refusal.denial.code(), *code, "{name}"),
+            _ => panic!("{name}: unexpected decision {decision:?}"),
+        }
+        group.bench_function(*name, |b| {
+            b.iter(|| checks::admit(black_box(&snapshot), black_box(request), settings, now))
+        });
+    }
+    group.finish();
+}
+
+/// Policy files for agents `agent-0000`..`agent-0099` and `agent-0500`: 100 POST rules each for
+/// the agent's own service, rule `r-099` the only one that allows `/v1/chat/completions`.
+fn policy_sources() -> Vec<(String, String)> {
+    (0..100)
+        .chain([500])
+        .map(|i| {
+            let mut text = format!("agent: agent-{i:04}\nrules:\n");
+            for k in 0..100 {
+                let path = if k == 99 {
+                    "/v1/chat/completions".to_owned()
+                } else {
+                    format!("/v1/items/{k}/[a-z]+")
+                };
+                let _ = write!(
+                    text,
+                    "  - name: r-{k:03}\n    service: svc-{i:04}\n    methods: [POST]\n    paths: [\"{path}\", \"/v1/other/{k}\"]\n"
+                );
+                if k % 2 == 0 {
+                    text.push_str(
+                        "    time_window: { start: \"00:00\", end: \"23:59\", timezone: Europe/Berlin }\n",
+                    );
+                }
+            }
+            (format!("agent-{i:04}.yaml"), text)
+        })
+        .collect()
 }
 
 fn snapshot_build(c: &mut Criterion) {

@@ -1,8 +1,9 @@
 //! The ordered header checks of SPEC.md §10.1 (steps 0–6): pure, synchronous, reading only the
 //! snapshot, the request head and the time. The order lives in [`admit`] and nowhere else.
 //!
-//! Rate limits (step 8) need shared mutable state and live in aegis-engine; policies (step 7)
-//! arrive with their issue, and body inspection (step 9) runs in aegis-engine.
+//! Step 7 (policy) runs here too, after the domain guard; in dry-run its refusal is carried in
+//! the [`Admission`] instead of ending the request. Rate limits (step 8) need shared mutable
+//! state and live in aegis-engine, and so does body inspection (step 9).
 
 pub mod agent;
 pub mod grant;
@@ -10,9 +11,11 @@ pub mod origin;
 pub mod route;
 
 use crate::checks::agent::Caller;
+use crate::config::PolicyMode;
 use crate::denial::Denial;
 use crate::domain::{Scheme, TargetHost};
 use crate::permit::Permit;
+use crate::policy::Decision;
 use crate::snapshot::Snapshot;
 use crate::timestamp::Timestamp;
 
@@ -47,6 +50,33 @@ impl std::fmt::Debug for RequestHead<'_> {
 pub struct CheckSettings {
     /// Whether a request without an agent token is refused.
     pub require_agent_auth: bool,
+    /// Whether policies are enforced, only recorded (`dry-run`) or not evaluated (`off`).
+    pub policy_mode: PolicyMode,
+    /// Whether an identified agent without a policy file is refused (`gate.require_policy`).
+    pub require_policy: bool,
+}
+
+/// The policy rule that allowed a request: what step 8 and the ledger need of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllowingRule {
+    /// The rule's name (`<file>#<position>` when it has none).
+    pub name: String,
+    /// The rule's digest, for its limiter key `rule:<agent id>:<digest>`.
+    pub digest: [u8; 32],
+    /// The rule's rate limit, if any.
+    pub rate_limit: Option<crate::rate::Rate>,
+}
+
+/// What step 7 decided for an admitted request.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum PolicyVerdict {
+    /// No policy applies: an anonymous request, an agent without a policy file, or `off`.
+    #[default]
+    NotApplied,
+    /// A rule allowed the request.
+    Allowed(AllowingRule),
+    /// Dry-run: the policy would have refused with this denial; the request goes on.
+    WouldBlock(Denial),
 }
 
 /// A request that passed the header checks; it becomes a [`Permit`] once the limits and the
@@ -59,6 +89,7 @@ pub struct Admission {
     port: u16,
     path_and_query: String,
     service: String,
+    policy: PolicyVerdict,
 }
 
 impl std::fmt::Debug for Admission {
@@ -122,6 +153,11 @@ impl Admission {
         &self.path_and_query
     }
 
+    /// What the policy step decided.
+    pub fn policy(&self) -> &PolicyVerdict {
+        &self.policy
+    }
+
     /// Turns the admission into a permit. Called by the pipeline after the remaining steps
     /// (limits, inspection) passed.
     pub fn into_permit(self) -> Permit {
@@ -136,8 +172,8 @@ impl Admission {
 }
 
 /// Runs steps 0 (sealed), 1 (route, target host syntax, service known), 2 (agent
-/// authentication), 3 (credential selection and grant), 4 (expiry), 5 (scope) and 6 (domain
-/// guard), in that order.
+/// authentication), 3 (credential selection and grant), 4 (expiry), 5 (scope), 6 (domain
+/// guard) and 7 (policy), in that order.
 ///
 /// # Errors
 /// A [`Refusal`] carrying the [`Denial`] of the first step that refuses and, for steps after
@@ -203,6 +239,19 @@ pub fn admit(
             host: target.to_string(),
         })
     })?;
+    let policy = match agent.and_then(|i| snapshot.agent(i)) {
+        Some(identified) if settings.policy_mode != PolicyMode::Off => {
+            let name = identified.agent().name.as_str();
+            match policy_step(snapshot, settings, name, &route, head.method, now) {
+                Ok(verdict) => verdict,
+                Err(denial) if settings.policy_mode == PolicyMode::DryRun => {
+                    PolicyVerdict::WouldBlock(denial)
+                }
+                Err(denial) => return Err(refuse(denial)),
+            }
+        }
+        _ => PolicyVerdict::NotApplied,
+    };
     Ok(Admission {
         credential: index,
         agent,
@@ -211,7 +260,38 @@ pub fn admit(
         target,
         path_and_query: route.path_and_query(),
         service: route.service.to_owned(),
+        policy,
     })
+}
+
+/// Step 7 for an identified agent (SPEC.md §13.2): the first matching rule allows; no match,
+/// or no policy file while `gate.require_policy` is on, refuses with `policy_denied`.
+fn policy_step(
+    snapshot: &Snapshot,
+    settings: CheckSettings,
+    agent: &str,
+    route: &route::Route<'_>,
+    method: &str,
+    now: Timestamp,
+) -> Result<PolicyVerdict, Denial> {
+    let denied = |reason: String| Denial::PolicyDenied {
+        service: route.service.to_owned(),
+        method: method.to_owned(),
+        reason,
+    };
+    let policies = snapshot.policies();
+    match policies.evaluate(agent, route.service, method, route.path.as_bytes(), now) {
+        Decision::Allow(rule) => Ok(PolicyVerdict::Allowed(AllowingRule {
+            name: rule.name().to_owned(),
+            digest: *rule.digest().as_bytes(),
+            rate_limit: rule.rate_limit(),
+        })),
+        Decision::Deny(policy) => Err(denied(format!("no rule in {} matched", policy.file()))),
+        Decision::NoPolicy if settings.require_policy => Err(denied(
+            "gate.require_policy is on and this agent has no policy file".to_owned(),
+        )),
+        Decision::NoPolicy => Ok(PolicyVerdict::NotApplied),
+    }
 }
 
 fn parse_target_host(raw: &[u8]) -> Result<TargetHost, Denial> {
@@ -374,6 +454,7 @@ mod tests {
         );
         let required = CheckSettings {
             require_agent_auth: true,
+            ..CheckSettings::default()
         };
         assert_eq!(
             code(admit(&snap, &head("GET", "/github/x"), required, NOW)),
@@ -473,6 +554,8 @@ mod tests {
 
     const REQUIRED: CheckSettings = CheckSettings {
         require_agent_auth: true,
+        policy_mode: PolicyMode::Enforce,
+        require_policy: false,
     };
 
     #[test]
@@ -620,7 +703,10 @@ mod tests {
             altered[position] ^= flip;
             let mut h = head("GET", "/github/x");
             h.agent_token = Some(&altered);
-            let settings = CheckSettings { require_agent_auth: required };
+            let settings = CheckSettings {
+                require_agent_auth: required,
+                ..CheckSettings::default()
+            };
             prop_assert_eq!(code(admit(&snap, &h, settings, NOW)), "agent_auth_failed");
         }
 

@@ -14,6 +14,7 @@ use crate::auth::AuthType;
 use crate::credential::Credential;
 use crate::names::VaultName;
 use crate::permit::Permit;
+use crate::policy::PolicySet;
 use crate::redact::{RedactionSecret, RedactionSet};
 use crate::timestamp::Timestamp;
 
@@ -68,6 +69,7 @@ pub struct Snapshot {
     redaction: Arc<RedactionSet>,
     agents: Vec<IndexedAgent>,
     by_digest: HashMap<TokenDigest, usize>,
+    policies: Arc<PolicySet>,
 }
 
 impl fmt::Debug for Snapshot {
@@ -78,6 +80,7 @@ impl fmt::Debug for Snapshot {
             .field("sealed", &self.sealed)
             .field("credentials", &self.credentials.len())
             .field("agents", &self.agents.len())
+            .field("policy_files", &self.policies.file_count())
             .finish_non_exhaustive()
     }
 }
@@ -130,7 +133,20 @@ impl Snapshot {
             redaction: Arc::new(RedactionSet::new(redaction)),
             agents: Vec::new(),
             by_digest: HashMap::new(),
+            policies: Arc::new(PolicySet::empty()),
         }
+    }
+
+    /// Adds the compiled policy files (SPEC.md §13); without them no agent has a policy.
+    #[must_use]
+    pub fn with_policies(mut self, policies: Arc<PolicySet>) -> Self {
+        self.policies = policies;
+        self
+    }
+
+    /// The policy set in force.
+    pub fn policies(&self) -> &Arc<PolicySet> {
+        &self.policies
     }
 
     /// Adds the vault's agents, indexing them by token digest and resolving their grants to

@@ -31,6 +31,8 @@ pub(crate) struct RequestAudit {
     /// Whether the `request` entry has been queued on its own (strict durability), so what
     /// follows is the `request_end`.
     pub(crate) started: bool,
+    /// Dry-run: the policy rule whose limit would have refused the request.
+    would_block_rule: Option<String>,
 }
 
 impl RequestAudit {
@@ -51,6 +53,7 @@ impl RequestAudit {
             base: Some(base),
             slot: None,
             started: false,
+            would_block_rule: None,
         }
     }
 
@@ -81,6 +84,32 @@ impl RequestAudit {
     /// Names the authenticated agent (never its token).
     pub(crate) fn agent(&mut self, agent: &str) {
         self.edit(|base| base.with_agent(agent));
+    }
+
+    /// Dry-run (SPEC.md §13.2): the policy step, or the rule's limit (`rule`), would have
+    /// refused with `code`; the request goes on and its entry says `would_block`.
+    pub(crate) fn would_block(&mut self, code: &str, rule: Option<&str>) {
+        self.edit(|base| {
+            base.with_outcome(Outcome::WouldBlock)
+                .with_denial_code(code)
+        });
+        self.would_block_rule = rule.map(str::to_owned);
+    }
+
+    /// The detail of the final entry: the dry-run rule and whether the response was cut off.
+    fn detail(&self, cut_off: bool) -> Option<serde_json::Map<String, serde_json::Value>> {
+        if !cut_off && self.would_block_rule.is_none() {
+            return None;
+        }
+        let mut detail = serde_json::Map::new();
+        if let Some(rule) = &self.would_block_rule {
+            detail.insert("rule".into(), rule.as_str().into());
+        }
+        if cut_off {
+            // The agent went away or the relay failed before the end of the body.
+            detail.insert("response_incomplete".into(), true.into());
+        }
+        Some(detail)
     }
 
     /// Whether the service is already known.
@@ -132,13 +161,9 @@ impl RequestAudit {
             .with_status_code(status)
             .with_latency_ms(elapsed_ms(self.started_at))
             .with_bytes_out(bytes_out);
-        if cut_off {
-            // The agent went away or the relay failed before the end of the body.
-            let mut detail = serde_json::Map::new();
-            detail.insert("response_incomplete".into(), true.into());
-            self.finish(entry.with_detail(detail))
-        } else {
-            self.finish(entry)
+        match self.detail(cut_off) {
+            Some(detail) => self.finish(entry.with_detail(detail)),
+            None => self.finish(entry),
         }
     }
 

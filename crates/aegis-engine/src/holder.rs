@@ -1,6 +1,8 @@
 //! The snapshot in force, swapped whole (`ArcSwap`), and the reload task that rebuilds it when
-//! the store's generation changes. A failed rebuild keeps the previous snapshot.
+//! the store's generation changes, when the policy files change, or on demand (SIGHUP). A
+//! failed rebuild, or a policy directory with any invalid file, keeps the previous snapshot.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
@@ -10,12 +12,25 @@ use tokio_util::sync::CancellationToken;
 
 use aegis_core::crypto::VaultKeys;
 use aegis_core::ledger::{EntryContent, SystemEvent, Via};
+use aegis_core::policy::PolicySet;
 use aegis_core::snapshot::Snapshot;
 use aegis_core::timestamp::Timestamp;
 use aegis_store::ledger_writer::LedgerWriter;
 use aegis_store::vault::VaultStore;
 
+use crate::policy_dir::read_policy_dir;
 use crate::snapshot_loader::build_snapshot;
+
+/// The policy files the reload task watches.
+#[derive(Debug, Default)]
+pub struct PolicyWatch {
+    /// The policies directory; `None` when policies are not in use.
+    pub dir: Option<PathBuf>,
+    /// The `(file, text)` sources of the policy set in force.
+    pub in_force: Vec<(String, String)>,
+    /// Fired (by SIGHUP) to re-read everything now, changed or not.
+    pub hup: Arc<tokio::sync::Notify>,
+}
 
 /// The current snapshot and reload counters.
 #[derive(Debug)]
@@ -56,8 +71,9 @@ impl SnapshotHolder {
         self.reloads_rejected.load(Ordering::Relaxed)
     }
 
-    /// Polls the store's generation every `interval` and rebuilds on change until `stop` fires.
-    /// A rebuild that fails is counted and dropped; the previous snapshot stays in force.
+    /// Polls the store's generation and the policy files every `interval`, and rebuilds on a
+    /// change or when `policies.hup` fires, until `stop` fires. A rebuild that fails, or policy
+    /// files with any error, is counted, logged and dropped; the previous snapshot stays.
     ///
     /// # Cancel safety
     /// Stops between polls; a rebuild in progress is dropped without swapping.
@@ -68,41 +84,85 @@ impl SnapshotHolder {
         interval: Duration,
         stop: CancellationToken,
         ledger: Option<ReloadLedger>,
+        mut policies: PolicyWatch,
     ) {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut failed_generation = None;
+        // The sources (or the read error) last rejected, so a broken file is reported once.
+        let mut rejected_policies: Option<Result<Vec<(String, String)>, String>> = None;
+        let hup = policies.hup.clone();
         loop {
-            tokio::select! {
+            let forced = tokio::select! {
                 () = stop.cancelled() => return,
-                _ = ticker.tick() => {}
-            }
+                _ = ticker.tick() => false,
+                () = hup.notified() => true,
+            };
             let Ok(generation) = store.generation().await else {
                 self.reloads_rejected.fetch_add(1, Ordering::Relaxed);
                 continue;
             };
             let in_force = self.load();
+            let mut policy_set = in_force.policies().clone();
+            let mut policies_changed = false;
+            if let Some(dir) = &policies.dir {
+                let read = read_policy_dir(dir).map_err(|e| e.to_string());
+                let fresh = match &read {
+                    Ok(sources) => *sources != policies.in_force,
+                    Err(_) => true,
+                };
+                if fresh && (forced || rejected_policies.as_ref() != Some(&read)) {
+                    match read.clone().and_then(|sources| {
+                        PolicySet::compile(&sources)
+                            .map(|set| (sources, set))
+                            .map_err(|errors| errors.to_string())
+                    }) {
+                        Ok((sources, set)) => {
+                            for warning in set.warnings() {
+                                tracing::warn!(%warning, "policy file warning");
+                            }
+                            rejected_policies = None;
+                            policies.in_force = sources;
+                            policy_set = Arc::new(set);
+                            policies_changed = true;
+                        }
+                        Err(error) => {
+                            rejected_policies = Some(read);
+                            self.reloads_rejected.fetch_add(1, Ordering::Relaxed);
+                            tracing::error!(%error, "policy files rejected; the previous policies stay in force");
+                            if let Some(ledger) = &ledger {
+                                let mut detail = serde_json::Map::new();
+                                detail.insert("generation".into(), generation.into());
+                                detail.insert("error".into(), "policy_invalid".into());
+                                ledger.record(SystemEvent::SnapshotRejected, detail).await;
+                            }
+                        }
+                    }
+                }
+            }
             // The time also matters: a grace period ending drops a previous secret.
             let grace_ended = in_force
                 .credentials()
                 .iter()
                 .filter_map(|c| c.previous_until)
                 .any(|until| now() >= until && until > in_force.built_at());
-            if (generation == in_force.generation() && !grace_ended)
-                || failed_generation == Some(generation)
-            {
+            let store_changed = (generation != in_force.generation() || grace_ended)
+                && failed_generation != Some(generation);
+            if !(store_changed || policies_changed || forced) {
                 continue;
             }
             match build_snapshot(&store, &keys, now()).await {
                 Ok(next) => {
                     failed_generation = None;
                     let credentials = next.credentials().len();
-                    self.swap(next);
-                    tracing::info!(generation, "snapshot reloaded");
+                    let policy_files = policy_set.file_count();
+                    self.swap(next.with_policies(policy_set));
+                    tracing::info!(generation, policy_files, "snapshot reloaded");
                     if let Some(ledger) = &ledger {
                         let mut detail = serde_json::Map::new();
                         detail.insert("generation".into(), generation.into());
                         detail.insert("credentials".into(), credentials.into());
+                        detail.insert("policy_files".into(), policy_files.into());
                         ledger.record(SystemEvent::SnapshotReloaded, detail).await;
                     }
                 }

@@ -10,6 +10,7 @@ pub(crate) mod inject;
 pub(crate) mod inspect;
 pub mod limits;
 pub mod pipeline;
+pub mod policy_dir;
 pub mod snapshot_loader;
 pub mod upstream;
 

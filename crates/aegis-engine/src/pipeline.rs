@@ -14,7 +14,8 @@ use http_body_util::BodyExt as _;
 use http_body_util::combinators::UnsyncBoxBody;
 
 use aegis_core::checks::origin::OriginPolicy;
-use aegis_core::checks::{self, CheckSettings, RequestHead};
+use aegis_core::checks::{self, CheckSettings, PolicyVerdict, RequestHead};
+use aegis_core::config::PolicyMode;
 use aegis_core::credential::InspectionMode;
 use aegis_core::denial::Denial;
 use aegis_core::domain::{Host, Scheme};
@@ -278,7 +279,25 @@ impl Pipeline {
             .agent_index()
             .and_then(|i| snapshot.agent(i))
             .map(|a| a.agent());
-        let applying: Vec<Limit> = credential
+        // Step 7's verdict: a dry-run refusal is recorded and the request goes on.
+        let dry_run = self.settings.checks.policy_mode == PolicyMode::DryRun;
+        let mut rule_limit = None;
+        match (admission.policy(), agent) {
+            (PolicyVerdict::WouldBlock(denial), _) => audit.would_block(denial.code(), None),
+            (PolicyVerdict::Allowed(rule), Some(agent)) => {
+                rule_limit = rule.rate_limit.map(|rate| {
+                    let limit = Limit {
+                        key: LimitKey::Rule(agent.id, rule.digest),
+                        rate,
+                    };
+                    (limit, rule.name.as_str())
+                });
+            }
+            _ => {}
+        }
+        // Step 8: rate limits (credential, agent, policy rule), all or none; in dry-run the
+        // rule's limit is only consulted and recorded. Then the in-flight cap.
+        let mut applying: Vec<Limit> = credential
             .rate_limit
             .map(|rate| Limit {
                 key: LimitKey::Credential(credential.id),
@@ -292,10 +311,21 @@ impl Pipeline {
                 })
             }))
             .collect();
-        if !applying.is_empty() {
+        if let Some((limit, _)) = rule_limit
+            && !dry_run
+        {
+            applying.push(limit);
+        }
+        if !applying.is_empty() || rule_limit.is_some() {
             let now_ms = u64::try_from(now.as_millis()).unwrap_or(0);
-            self.limits.prune(&snapshot, Vec::new);
+            self.limits.prune(&snapshot, || rule_limits(&snapshot));
             self.limits.admit(&applying, now_ms)??;
+            if let Some((limit, name)) = rule_limit
+                && dry_run
+                && self.limits.admit(&[limit], now_ms)?.is_err()
+            {
+                audit.would_block("rate_limited", Some(name));
+            }
         }
         let in_flight = match agent {
             Some(agent) => Some(
@@ -581,6 +611,26 @@ impl<B: Body + Unpin> Body for Guarded<B> {
     fn size_hint(&self) -> http_body::SizeHint {
         self.inner.size_hint()
     }
+}
+
+/// The limits of every policy rule that has one, keyed per agent: what
+/// [`Limits::prune`] keeps.
+fn rule_limits(snapshot: &aegis_core::snapshot::Snapshot) -> Vec<Limit> {
+    let policies = snapshot.policies();
+    let mut live = Vec::new();
+    for indexed in snapshot.agents() {
+        let agent = indexed.agent();
+        let Some(policy) = policies.policy(agent.name.as_str()) else {
+            continue;
+        };
+        live.extend(policy.rules().iter().filter_map(|rule| {
+            rule.rate_limit().map(|rate| Limit {
+                key: LimitKey::Rule(agent.id, *rule.digest().as_bytes()),
+                rate,
+            })
+        }));
+    }
+    live
 }
 
 fn header_bytes<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a [u8]> {

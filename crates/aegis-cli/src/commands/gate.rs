@@ -11,10 +11,12 @@ use tokio_util::sync::CancellationToken;
 use aegis_core::checks::CheckSettings;
 use aegis_core::checks::origin::OriginPolicy;
 use aegis_core::config::ConfigEnum as _;
-use aegis_core::config::Durability;
+use aegis_core::config::{Durability, PolicyMode};
 use aegis_core::ledger::{EntryContent, SystemEvent, Via as LedgerVia};
+use aegis_core::policy::PolicySet;
 use aegis_core::timestamp::Timestamp;
-use aegis_engine::holder::{ReloadLedger, SnapshotHolder};
+use aegis_engine::holder::{PolicyWatch, ReloadLedger, SnapshotHolder};
+use aegis_engine::policy_dir::read_policy_dir;
 use aegis_engine::snapshot_loader::build_snapshot;
 use aegis_engine::upstream::{UpstreamClient, UpstreamSettings};
 use aegis_engine::{Pipeline, PipelineSettings};
@@ -40,10 +42,14 @@ pub(crate) async fn run(ctx: &Context, args: &GateArgs) -> Result<(), CliError> 
     let store = ctx.vault_store().await?;
     let keys = Arc::new(ctx.unlock(&store).await?);
     let now = Timestamp::from_system_time(SystemTime::now());
-    let first = build_snapshot(&store, &keys, now).await.map_err(|e| {
-        CliError::failure(e.code(), format!("cannot build the first snapshot: {e}"))
-            .with_hint("run aegis doctor")
-    })?;
+    let (policy_sources, policies) = load_policies(gate_config)?;
+    let first = build_snapshot(&store, &keys, now)
+        .await
+        .map_err(|e| {
+            CliError::failure(e.code(), format!("cannot build the first snapshot: {e}"))
+                .with_hint("run aegis doctor")
+        })?
+        .with_policies(Arc::new(policies));
     let holder = Arc::new(SnapshotHolder::new(first));
     let client = UpstreamClient::new(&UpstreamSettings {
         extra_ca: gate_config.upstream_ca_file.clone(),
@@ -97,6 +103,8 @@ pub(crate) async fn run(ctx: &Context, args: &GateArgs) -> Result<(), CliError> 
         PipelineSettings {
             checks: CheckSettings {
                 require_agent_auth: gate_config.require_agent_auth,
+                policy_mode: gate_config.policy_mode,
+                require_policy: gate_config.require_policy,
             },
             origin: OriginPolicy::new(
                 gate_config.bind,
@@ -142,6 +150,16 @@ pub(crate) async fn run(ctx: &Context, args: &GateArgs) -> Result<(), CliError> 
         output::warn(
             "agent auth is off: any local process can use every credential (aegis agent add, then --require-agent-auth)",
         );
+    }
+    let policy_files = holder.load().policies().file_count();
+    if gate_config.policy_mode == PolicyMode::Off {
+        output::warn(
+            "gate.policy_mode is off: policy files are not evaluated (use enforce or dry-run)",
+        );
+    } else if policy_files > 0 && !gate_config.require_agent_auth {
+        output::warn(format!(
+            "{policy_files} policy file(s) loaded but agent auth is off: anonymous requests bypass them (--require-agent-auth)"
+        ));
     }
     if !gate_config.bind.is_loopback() {
         let mut missing = Vec::new();
@@ -193,13 +211,20 @@ pub(crate) async fn run(ctx: &Context, args: &GateArgs) -> Result<(), CliError> 
     ));
 
     let stop = CancellationToken::new();
+    let hup = Arc::new(tokio::sync::Notify::new());
     let reload = tokio::spawn(holder.clone().watch(
         store.clone(),
         keys.clone(),
         config.storage.poll_interval.min(MAX_RELOAD_POLL),
         stop.clone(),
         reload_ledger,
+        PolicyWatch {
+            dir: gate_config.policies_dir.clone(),
+            in_force: policy_sources,
+            hup: hup.clone(),
+        },
     ));
+    tokio::spawn(reload_on_hangup(hup, stop.clone()));
     let force = CancellationToken::new();
     tokio::spawn(wait_for_signals(stop.clone(), force.clone()));
     let report = gate::serve(
@@ -250,6 +275,54 @@ pub(crate) async fn run(ctx: &Context, args: &GateArgs) -> Result<(), CliError> 
 
 /// Cancels `stop` on the first SIGINT or SIGTERM and `force` on the second (skip the rest of
 /// the grace period).
+/// Reads and compiles the policy files of `gate.policies_dir` (none when it is unset). At start
+/// any invalid file stops the gate with exit 2, every error listed.
+fn load_policies(
+    gate_config: &aegis_core::config::GateConfig,
+) -> Result<(Vec<(String, String)>, PolicySet), CliError> {
+    let Some(dir) = &gate_config.policies_dir else {
+        return Ok((Vec::new(), PolicySet::empty()));
+    };
+    let sources = read_policy_dir(dir).map_err(|e| CliError::config(e.to_string()))?;
+    match PolicySet::compile(&sources) {
+        Ok(set) => {
+            for warning in set.warnings() {
+                output::warn(warning.to_string());
+            }
+            Ok((sources, set))
+        }
+        Err(errors) => {
+            let listed: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            Err(CliError::config(format!(
+                "invalid policy files in {}:\n{}",
+                dir.display(),
+                listed.join("\n")
+            ))
+            .with_hint("run aegis policy validate"))
+        }
+    }
+}
+
+/// Wakes the reload task on every SIGHUP until `stop` fires.
+async fn reload_on_hangup(hup: Arc<tokio::sync::Notify>, stop: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hangup) = signal(SignalKind::hangup()) else {
+        return;
+    };
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            received = hangup.recv() => {
+                if received.is_none() {
+                    return;
+                }
+                tracing::info!("SIGHUP: reloading the vault and the policy files");
+                hup.notify_one();
+            }
+        }
+    }
+}
+
 async fn wait_for_signals(stop: CancellationToken, force: CancellationToken) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int)) = (

@@ -74,6 +74,13 @@ config_enum! {
     }
 }
 
+impl Default for PolicyMode {
+    /// SPEC §5: `enforce`.
+    fn default() -> Self {
+        Self::Enforce
+    }
+}
+
 config_enum! {
     /// When ledger batches are flushed to disk (`ledger.durability`).
     Durability {

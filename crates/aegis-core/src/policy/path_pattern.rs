@@ -24,17 +24,7 @@ impl PathMatcher {
     /// # Errors
     /// The compiler's reason, on one line, when the combined regex does not compile.
     pub fn new(patterns: Vec<String>) -> Result<Self, String> {
-        let mut combined = String::from("^(?:");
-        for (index, pattern) in patterns.iter().enumerate() {
-            if index > 0 {
-                combined.push('|');
-            }
-            combined.push_str("(?:");
-            combined.push_str(pattern);
-            combined.push(')');
-        }
-        combined.push_str(")$");
-        let regex = RegexBuilder::new(&combined)
+        let regex = RegexBuilder::new(&combined(&patterns))
             .size_limit(PATTERN_SIZE_LIMIT.saturating_mul(patterns.len().max(1)))
             .build()
             .map_err(|err| reason(&err))?;
@@ -50,6 +40,21 @@ impl PathMatcher {
     pub fn patterns(&self) -> &[String] {
         &self.patterns
     }
+}
+
+/// A rule's patterns as one anchored alternation: `^(?:(?:p1)|(?:p2)|…)$`.
+pub(crate) fn combined(patterns: &[String]) -> String {
+    let mut combined = String::from("^(?:");
+    for (index, pattern) in patterns.iter().enumerate() {
+        if index > 0 {
+            combined.push('|');
+        }
+        combined.push_str("(?:");
+        combined.push_str(pattern);
+        combined.push(')');
+    }
+    combined.push_str(")$");
+    combined
 }
 
 /// Compiles one pattern on its own, with the size limit of SPEC.md §13.1.

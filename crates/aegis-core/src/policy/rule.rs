@@ -138,16 +138,20 @@ impl Rule {
     /// [`Rule::matches`] without the service, for rules already selected by service. The
     /// cheapest tests run first; nothing allocates.
     pub(crate) fn matches_request(&self, method: &str, path: &[u8], at: Timestamp) -> bool {
-        if let Some(methods) = &self.methods
-            && !methods.iter().any(|m| m == method)
-        {
-            return false;
-        }
-        if let Some(paths) = &self.paths
-            && !paths.is_match(path)
-        {
-            return false;
-        }
+        self.matches_method(method)
+            && self.paths.as_ref().is_none_or(|paths| paths.is_match(path))
+            && self.matches_window(at)
+    }
+
+    /// Whether the rule allows `method` (any, when it lists none).
+    pub(crate) fn matches_method(&self, method: &str) -> bool {
+        self.methods
+            .as_ref()
+            .is_none_or(|methods| methods.iter().any(|m| m == method))
+    }
+
+    /// Whether `at` falls in the rule's time window (always, when it has none).
+    pub(crate) fn matches_window(&self, at: Timestamp) -> bool {
         self.window
             .as_ref()
             .is_none_or(|window| window.contains(at))

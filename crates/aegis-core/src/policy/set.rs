@@ -6,9 +6,12 @@
 
 use std::collections::HashMap;
 
+use regex::bytes::{RegexSet, RegexSetBuilder};
+
 use crate::names::AgentName;
 use crate::policy::error::{PolicyError, PolicyErrors, PolicyProblem, PolicyWarning};
 use crate::policy::file::{FileReport, parse_file};
+use crate::policy::path_pattern;
 use crate::policy::rule::Rule;
 use crate::timestamp::Timestamp;
 
@@ -45,7 +48,44 @@ pub struct AgentPolicy {
     agent: AgentName,
     file: String,
     rules: Vec<Rule>,
-    by_service: HashMap<String, Vec<usize>>,
+    by_service: HashMap<String, ServiceRules>,
+}
+
+/// From this many rules for one service on, their path patterns are also compiled into one
+/// [`RegexSet`]: one pass over the path finds every rule whose paths match, instead of one
+/// search per rule.
+const SET_FROM_RULES: usize = 4;
+
+/// The rules of one agent for one service, in file order.
+#[derive(Debug, Clone)]
+struct ServiceRules {
+    /// Indexes into [`AgentPolicy::rules`].
+    rules: Vec<usize>,
+    /// Pattern `i` is the anchored alternation of rule `rules[i]`'s paths (the empty pattern,
+    /// which matches anything, for a rule without paths).
+    paths: Option<RegexSet>,
+}
+
+impl ServiceRules {
+    fn new(rules: Vec<usize>, all: &[Rule]) -> Self {
+        let paths = (rules.len() >= SET_FROM_RULES)
+            .then(|| {
+                let patterns: Vec<String> = rules
+                    .iter()
+                    .map(|&index| {
+                        all[index]
+                            .paths()
+                            .map_or_else(String::new, path_pattern::combined)
+                    })
+                    .collect();
+                RegexSetBuilder::new(&patterns)
+                    .size_limit(path_pattern::PATTERN_SIZE_LIMIT.saturating_mul(patterns.len()))
+                    .build()
+                    .ok()
+            })
+            .flatten();
+        Self { rules, paths }
+    }
 }
 
 impl std::fmt::Debug for AgentPolicy {
@@ -61,13 +101,17 @@ impl std::fmt::Debug for AgentPolicy {
 
 impl AgentPolicy {
     fn new(agent: AgentName, file: String, rules: Vec<Rule>) -> Self {
-        let mut by_service: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut grouped: HashMap<String, Vec<usize>> = HashMap::new();
         for (index, rule) in rules.iter().enumerate() {
-            by_service
+            grouped
                 .entry(rule.service().as_str().to_owned())
                 .or_default()
                 .push(index);
         }
+        let by_service = grouped
+            .into_iter()
+            .map(|(service, indexes)| (service, ServiceRules::new(indexes, &rules)))
+            .collect();
         Self {
             agent,
             file,
@@ -100,11 +144,20 @@ impl AgentPolicy {
         path: &[u8],
         at: Timestamp,
     ) -> Option<&Rule> {
-        self.by_service
-            .get(service)?
-            .iter()
-            .filter_map(|index| self.rules.get(*index))
-            .find(|rule| rule.matches_request(method, path, at))
+        let group = self.by_service.get(service)?;
+        let rule = |position: usize| group.rules.get(position).and_then(|i| self.rules.get(*i));
+        match &group.paths {
+            // Positions come in ascending order, so the first hit is the first rule in file
+            // order whose paths, method and window all match.
+            Some(set) => set
+                .matches(path)
+                .iter()
+                .filter_map(rule)
+                .find(|rule| rule.matches_method(method) && rule.matches_window(at)),
+            None => (0..group.rules.len())
+                .filter_map(rule)
+                .find(|rule| rule.matches_request(method, path, at)),
+        }
     }
 }
 

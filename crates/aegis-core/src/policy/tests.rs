@@ -627,7 +627,7 @@ proptest! {
 
     #[test]
     fn compiled_policies_decide_like_the_reference(
-        rules in prop::collection::vec(rule_strategy(), 1..8),
+        rules in prop::collection::vec(rule_strategy(), 1..16),
         requests in prop::collection::vec(
             (
                 prop::sample::select(SERVICES),
