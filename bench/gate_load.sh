@@ -11,7 +11,8 @@
 # Prints every figure and exits; all processes it started are stopped on exit.
 #
 # Usage: bench/gate_load.sh            (from anywhere; DURATION=10 seconds per wrk run)
-# Env:   DURATION, CONNECTIONS, THREADS, RATE_CONNECTIONS, RATE_DELAY_MS, UPLOAD_MIB, SKIP_BUILD=1
+# Env:   DURATION, CONNECTIONS, THREADS, RATE_CONNECTIONS, RATE_DELAY_MS, UPLOAD_MIB, SKIP_BUILD=1,
+#        BENCH_UPSTREAM_ALPN=h2 (upstreams offer HTTP/2; default http/1.1 only, as wrk speaks)
 set -euo pipefail
 
 DURATION=${DURATION:-10}
@@ -306,7 +307,8 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f%%", 100 * a / b }'; }
 added() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+d us", a - b }'; }
 
 echo "aegis gate load test ($(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg))"
-echo "  gate $GATE; upstreams https://localhost:<port> (HTTP/1.1 over TLS from wrk), a fresh one per run"
+echo "  gate $GATE; upstreams https://localhost:<port> (HTTP/1.1 over TLS from wrk), a fresh one per run;" \
+    "upstream ALPN ${BENCH_UPSTREAM_ALPN:-http/1.1}"
 echo "  wrk: keep-alive, $THREADS threads, ${DURATION}s per run, POST 1 KiB to /echo-body"
 if [ "$COMPILERS_BEFORE" != 0 ] || [ "$COMPILERS_AFTER" != 0 ]; then
     echo "  warning: compilers were running during the measurement ($COMPILERS_BEFORE at start," \
