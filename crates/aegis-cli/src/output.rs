@@ -18,7 +18,12 @@ pub(crate) fn json(value: &serde_json::Value) {
 
 /// Prints `key: value` lines with the values aligned.
 pub(crate) fn block(pairs: &[(&str, String)]) {
-    let width = pairs.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    // Padding counts characters, so the width must too (`allowed → blocked` is wider in bytes).
+    let width = pairs
+        .iter()
+        .map(|(k, _)| k.chars().count())
+        .max()
+        .unwrap_or(0);
     for (key, value) in pairs {
         write_stdout(format_args!(
             "{key:<width$}  {value}\n",
