@@ -214,6 +214,8 @@ pub(crate) enum PolicyCommand {
     List(PolicyDirArgs),
     /// Decide one request with the policy step only (not grants, scopes, domains or limits)
     Test(PolicyTestArgs),
+    /// Re-decide recorded requests with the current policy files and list what would change
+    Replay(PolicyReplayArgs),
 }
 
 /// Where the policy files are: `--policies-dir`, or `gate.policies_dir` from the config.
@@ -245,6 +247,22 @@ pub(crate) struct PolicyTestArgs {
     /// When: RFC 3339 (default now)
     #[arg(long, value_name = "TIME")]
     pub(crate) at: Option<String>,
+    #[command(flatten)]
+    pub(crate) dir: PolicyDirArgs,
+}
+
+/// `aegis policy replay`.
+#[derive(Debug, Args)]
+pub(crate) struct PolicyReplayArgs {
+    /// Replay requests from: RFC 3339, YYYY-MM-DD or an age like 24h
+    #[arg(long, value_name = "TIME")]
+    pub(crate) since: String,
+    /// Replay requests until: RFC 3339, YYYY-MM-DD or an age like 1h (default now)
+    #[arg(long, value_name = "TIME")]
+    pub(crate) until: Option<String>,
+    /// Only requests recorded with this agent (refusals before agent authentication have none)
+    #[arg(long, short = 'a', value_parser = parse_agent_name)]
+    pub(crate) agent: Option<AgentName>,
     #[command(flatten)]
     pub(crate) dir: PolicyDirArgs,
 }

@@ -18,12 +18,13 @@
 //! Nothing here reads files: callers pass `(file name, text)` pairs, sorted, and get back either
 //! a set or every problem of every file, each located as `<file>:<line>:<column>: <key path>:
 //! <problem>`. Where the files come from, reloading them and enforcing rule rate limits belong
-//! to the CLI and aegis-engine.
+//! to the CLI and aegis-engine. [`replay`] re-decides recorded ledger entries with a set.
 
 pub mod digest;
 pub mod error;
 pub mod file;
 pub mod path_pattern;
+pub mod replay;
 pub mod rule;
 pub mod set;
 pub mod time_window;

@@ -340,7 +340,7 @@ pub(crate) async fn pubkey(ctx: &Context) -> Result<(), CliError> {
 }
 
 /// Calls `visit` on every entry matching `filter`, in chain order, a page at a time.
-async fn each_entry(
+pub(crate) async fn each_entry(
     store: &aegis_store::vault::VaultStore,
     filter: &LedgerFilter,
     mut visit: impl FnMut(&LedgerEntry),
@@ -359,11 +359,7 @@ async fn each_entry(
 fn filter_of(args: &LedgerFilterArgs) -> Result<LedgerFilter, CliError> {
     let now = Timestamp::from_system_time(std::time::SystemTime::now());
     let time = |flag: &str, text: &Option<String>| {
-        text.as_deref()
-            .map(|t| {
-                parse_time_filter(t, now).map_err(|e| CliError::usage(format!("--{flag}: {e}")))
-            })
-            .transpose()
+        text.as_deref().map(|t| time_flag(flag, t, now)).transpose()
     };
     Ok(LedgerFilter {
         service: args.service.clone(),
@@ -373,6 +369,15 @@ fn filter_of(args: &LedgerFilterArgs) -> Result<LedgerFilter, CliError> {
         since: time("since", &args.since)?,
         until: time("until", &args.until)?,
     })
+}
+
+/// A `--since`/`--until` value (RFC 3339, `YYYY-MM-DD` or an age counted back from `now`),
+/// as every ledger filter reads it.
+///
+/// # Errors
+/// A usage error naming the flag.
+pub(crate) fn time_flag(flag: &str, text: &str, now: Timestamp) -> Result<Timestamp, CliError> {
+    parse_time_filter(text, now).map_err(|e| CliError::usage(format!("--{flag}: {e}")))
 }
 
 /// One RFC 4180 line. A value that a spreadsheet would run as a formula (starting with `=`,

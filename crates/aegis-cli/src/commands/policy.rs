@@ -1,9 +1,12 @@
-//! `aegis policy validate | list | test` (SPEC.md §13.3): the policy files of `--policies-dir`
-//! or `gate.policies_dir`, checked, listed and tried on one request.
+//! `aegis policy validate | list | test | replay` (SPEC.md §13.3): the policy files of
+//! `--policies-dir` or `gate.policies_dir`, checked, listed, tried on one request, and replayed
+//! against the ledger (`policy/replay.rs`).
 //!
-//! All three only read: the files, and for `list` and `validate` the vault's agent names (when
+//! All of them only read: the files, and for `list` and `validate` the vault's agent names (when
 //! there is a vault) to point out agents without a policy and policies without an agent. The
 //! decisions come from `aegis_core::policy`, exactly as the gate makes them.
+
+mod replay;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -27,6 +30,7 @@ pub(crate) fn dir_flag(command: &PolicyCommand) -> Option<(&'static str, String)
     let args = match command {
         PolicyCommand::Validate(args) | PolicyCommand::List(args) => args,
         PolicyCommand::Test(args) => &args.dir,
+        PolicyCommand::Replay(args) => &args.dir,
     };
     dir_from(args).map(|dir| ("gate.policies_dir", dir.display().to_string()))
 }
@@ -37,6 +41,7 @@ pub(crate) async fn run(ctx: &Context, command: &PolicyCommand) -> Result<(), Cl
         PolicyCommand::Validate(_) => validate(ctx).await,
         PolicyCommand::List(_) => list(ctx).await,
         PolicyCommand::Test(args) => test(ctx, args),
+        PolicyCommand::Replay(args) => replay::replay(ctx, args).await,
     }
 }
 
@@ -207,12 +212,7 @@ fn test(ctx: &Context, args: &PolicyTestArgs) -> Result<(), CliError> {
         None => now,
     };
     let dir = policies_dir(ctx)?;
-    let set = PolicySet::compile(&read(&dir)?).map_err(|errors| {
-        invalid(errors.to_string()).with_hint("run aegis policy validate to see every problem")
-    })?;
-    for warning in set.warnings() {
-        output::warn(warning.to_string());
-    }
+    let set = compile(&dir)?;
     let decision = set.evaluate(
         args.agent.as_str(),
         args.service.as_str(),
@@ -302,6 +302,17 @@ fn policies_dir(ctx: &Context) -> Result<PathBuf, CliError> {
         CliError::usage("no policies directory: gate.policies_dir is not set")
             .with_hint("pass --policies-dir <dir> or set gate.policies_dir in aegis.config.yaml")
     })
+}
+
+/// The policy set of `dir`, its warnings shown; any invalid file is `policy_invalid`.
+fn compile(dir: &Path) -> Result<PolicySet, CliError> {
+    let set = PolicySet::compile(&read(dir)?).map_err(|errors| {
+        invalid(errors.to_string()).with_hint("run aegis policy validate to see every problem")
+    })?;
+    for warning in set.warnings() {
+        output::warn(warning.to_string());
+    }
+    Ok(set)
 }
 
 fn read(dir: &Path) -> Result<Vec<(String, String)>, CliError> {
