@@ -1,5 +1,6 @@
 //! `aegis agent add | list | remove | regenerate | grant | revoke | set-rate-limit` (SPEC.md
-//! §11.1): agents, their one-time tokens, their grants and their rate limits.
+//! §11.1): agents, their one-time tokens, their grants and their rate limits; `list` also says
+//! which agents have a policy file.
 //!
 //! Tokens are printed once (or written to a new 0600 file) and never again; only their digest is
 //! stored. Every command but `list` needs the master key, because agent and grant rows carry a
@@ -14,6 +15,7 @@ use aegis_core::agent::{Agent, AgentToken, grant_encoding};
 use aegis_core::crypto::{VaultKeys, random_uuid};
 use aegis_core::ledger::SystemEvent;
 use aegis_core::names::AgentName;
+use aegis_core::policy::PolicyReport;
 use aegis_core::timestamp::Timestamp;
 use aegis_store::agents::{StoredAgent, StoredGrant};
 use aegis_store::secure_fs;
@@ -25,6 +27,7 @@ use crate::cli::{
 };
 use crate::context::Context;
 use crate::error::CliError;
+use crate::policy_files::read_policy_dir;
 use crate::{audit, output};
 
 /// Runs one `aegis agent` subcommand.
@@ -96,6 +99,11 @@ async fn list(ctx: &Context) -> Result<(), CliError> {
         list.sort();
     }
     let granted = |agent: &Agent| grants.get(&agent.id).cloned().unwrap_or_default();
+    let policies = policy_files(ctx);
+    let policy_file = |agent: &Agent| -> Option<Option<&str>> {
+        let files = policies.as_ref()?;
+        Some(files.get(agent.name.as_str()).map(String::as_str))
+    };
     if ctx.json {
         output::json(&Value::Array(
             rows.agents
@@ -109,6 +117,8 @@ async fn list(ctx: &Context) -> Result<(), CliError> {
                         "token_created_at": a.token_created_at.to_rfc3339(),
                         "rate_limit": a.rate_limit.map(|r| r.to_string()),
                         "grants": granted(a),
+                        "policy": policy_file(a).map(|file| file.is_some()),
+                        "policy_file": policy_file(a).flatten(),
                     })
                 })
                 .collect(),
@@ -138,11 +148,45 @@ async fn list(ctx: &Context) -> Result<(), CliError> {
                 } else {
                     list.join(",")
                 },
+                match policy_file(a) {
+                    None => "-",
+                    Some(Some(_)) => "yes",
+                    Some(None) => "no",
+                }
+                .to_owned(),
             ]
         })
         .collect();
-    output::table(&["name", "created", "rate limit", "grants"], table);
+    output::table(
+        &["name", "created", "rate limit", "grants", "policy"],
+        table,
+    );
     Ok(())
+}
+
+/// The policy file of each agent that has one, by agent name (SPEC.md §11.1: whether a policy
+/// file exists), read from `gate.policies_dir`. `None` when no directory is configured, or when
+/// it cannot be read (with a warning: listing agents does not depend on it). A file that names
+/// an agent counts even if it has errors; `aegis policy validate` reports those.
+fn policy_files(ctx: &Context) -> Option<HashMap<String, String>> {
+    let dir = ctx.loaded.config.gate.policies_dir.as_ref()?;
+    let sources = match read_policy_dir(dir) {
+        Ok(sources) => sources,
+        Err(err) => {
+            output::warn(format!("{err}; the policy column is left empty"));
+            return None;
+        }
+    };
+    let report = PolicyReport::check(&sources);
+    let mut owners = HashMap::new();
+    for file in report.files() {
+        if let Some(agent) = file.agent() {
+            owners
+                .entry(agent.as_str().to_owned())
+                .or_insert_with(|| file.file().to_owned());
+        }
+    }
+    Some(owners)
 }
 
 async fn remove(ctx: &Context, args: &AgentNameArgs) -> Result<(), CliError> {

@@ -258,10 +258,39 @@ fn agent_commands_print_the_token_once_and_list_never_shows_it() {
         "{}",
         list.stdout
     );
+    let header: Vec<&str> = list
+        .stdout
+        .lines()
+        .next()
+        .expect("header")
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        ["NAME", "CREATED", "RATE", "LIMIT", "GRANTS", "POLICY"]
+    );
+    let row: Vec<&str> = list
+        .stdout
+        .lines()
+        .nth(1)
+        .expect("row")
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        (row[0], row[2], row[3], row[4]),
+        ("bot", "-", "gh", "-"),
+        "no policies dir: {row:?}"
+    );
     let json = env.run(["agent", "list", "--json"], "");
     let agents = json.json();
     assert_eq!(agents[0]["name"], "bot");
     assert_eq!(agents[0]["grants"], serde_json::json!(["gh"]));
+    assert_eq!(
+        agents[0]["policy"],
+        serde_json::Value::Null,
+        "no policies dir"
+    );
+    assert_eq!(agents[0]["policy_file"], serde_json::Value::Null);
     for run in [&list, &json] {
         assert!(!run.all_output().contains(&token));
         assert!(!run.all_output().contains("aegis_"), "{}", run.all_output());
@@ -320,6 +349,85 @@ fn agent_commands_print_the_token_once_and_list_never_shows_it() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     let agents = env.run(["agent", "list", "--json"], "").json();
     assert_eq!(agents.as_array().map(Vec::len), Some(1));
+}
+
+#[test]
+fn agent_list_says_which_agents_have_a_policy_file() {
+    let mut env = initialised();
+    for name in ["bot", "ci", "broken"] {
+        let run = env.run(["agent", "add", "--name", name, "--json"], "");
+        assert_eq!(run.code, 0, "{}", run.stderr);
+    }
+    let dir = env.path().join("policies");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::write(
+        dir.join("bot.yaml"),
+        "agent: bot\nrules:\n  - service: github\n",
+    )
+    .expect("policy");
+    // A file with errors still names its agent: the file exists (policy validate says what is wrong).
+    std::fs::write(dir.join("broken.yml"), "agent: broken\nrules: []\n").expect("policy");
+    env.set_env("AEGIS_GATE_POLICIES_DIR", dir.to_str().expect("utf-8"));
+
+    let list = env.run(["agent", "list"], "");
+    assert_eq!(list.code, 0, "{}", list.stderr);
+    let cells: Vec<(String, String)> = list
+        .stdout
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let cells: Vec<&str> = l.split_whitespace().collect();
+            (cells[0].to_owned(), cells[cells.len() - 1].to_owned())
+        })
+        .collect();
+    let expected = [("bot", "yes"), ("broken", "yes"), ("ci", "no")];
+    assert_eq!(
+        cells,
+        expected.map(|(a, b)| (a.to_owned(), b.to_owned())),
+        "{}",
+        list.stdout
+    );
+    let agents = env.run(["agent", "list", "--json"], "").json();
+    let policies: Vec<(&str, &serde_json::Value, &serde_json::Value)> = agents
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|a| {
+            (
+                a["name"].as_str().expect("name"),
+                &a["policy"],
+                &a["policy_file"],
+            )
+        })
+        .collect();
+    assert_eq!(
+        policies,
+        [
+            (
+                "bot",
+                &serde_json::json!(true),
+                &serde_json::json!("bot.yaml")
+            ),
+            (
+                "broken",
+                &serde_json::json!(true),
+                &serde_json::json!("broken.yml")
+            ),
+            ("ci", &serde_json::json!(false), &serde_json::Value::Null),
+        ]
+    );
+
+    // A configured directory that is missing leaves the column empty, with a warning.
+    let gone = dir.join("gone");
+    env.set_env("AEGIS_GATE_POLICIES_DIR", gone.to_str().expect("utf-8"));
+    let run = env.run(["agent", "list", "--json"], "");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.starts_with("warning: policies directory "),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.json()[0]["policy"], serde_json::Value::Null);
 }
 
 #[test]
