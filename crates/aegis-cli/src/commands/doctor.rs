@@ -1,5 +1,9 @@
 //! `aegis doctor`: every health check of SPEC.md §23 that applies to what is built, one line
-//! each (`pass`, `warn`, `fail`), a summary, exit 1 when anything failed.
+//! each (`pass`, `warn`, `fail`), a summary, exit 1 when anything failed. Row integrity lives in
+//! `doctor/integrity.rs`, the policies directory in `doctor/policies.rs`.
+
+mod integrity;
+mod policies;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -7,7 +11,6 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use aegis_core::crypto::SecretField;
 use aegis_core::timestamp::Timestamp;
 use aegis_store::vault::VaultStore;
 use aegis_store::{DatabaseKind, inspect_database, secure_fs};
@@ -88,6 +91,7 @@ pub(crate) async fn run(
             if database_ok {
                 vault_checks(ctx, &mut checks).await;
             }
+            checks.extend(policies::check(ctx));
             checks.extend(upstream_ca(ctx));
             checks.extend(tls(ctx));
             checks.push(ports(ctx));
@@ -350,40 +354,7 @@ async fn vault_checks(ctx: &Context, checks: &mut Vec<Check>) {
                     ),
                     None => Check::new("master_key", Status::Fail, "AEGIS_MASTER_KEY is not set"),
                 });
-                let mut broken = Vec::new();
-                for stored in &credentials {
-                    let id = *stored.credential.id.as_bytes();
-                    let mac_ok = keys.verify_row_mac(
-                        &stored.credential.canonical_encoding(&store.meta().id),
-                        &stored.mac,
-                    );
-                    let secret_ok = keys
-                        .open_secret(id, SecretField::Secret, &stored.secret)
-                        .is_ok();
-                    let previous_ok = stored.previous_secret.as_ref().is_none_or(|p| {
-                        keys.open_secret(id, SecretField::PreviousSecret, p).is_ok()
-                    });
-                    if !(mac_ok && secret_ok && previous_ok) {
-                        broken.push(stored.credential.name.to_string());
-                    }
-                }
-                checks.push(if broken.is_empty() {
-                    Check::new(
-                        "integrity",
-                        Status::Pass,
-                        format!("{} credential row(s) verified", credentials.len()),
-                    )
-                } else {
-                    Check::new(
-                        "integrity",
-                        Status::Fail,
-                        format!(
-                            "credential(s) failed their integrity check: {}",
-                            broken.join(", ")
-                        ),
-                    )
-                    .hint("the database was changed outside aegis; restore a backup or re-add them")
-                });
+                checks.push(integrity::check(&keys, &store, &credentials).await);
             }
         }
     }

@@ -159,3 +159,149 @@ fn a_tls_key_that_does_not_match_its_certificate_fails() {
     assert_eq!(run.code, 1, "{}", run.stdout);
     assert_eq!(check(&run.json(), "tls")["status"], "fail");
 }
+
+#[test]
+fn tampered_agent_and_grant_rows_fail_the_integrity_check_by_name() {
+    let env = initialised();
+    add(
+        &env,
+        "gh",
+        "github",
+        "api.github.com",
+        "ghp_doctor_secret_123456",
+    );
+    for args in [
+        &["agent", "add", "--name", "bot", "--rate-limit", "3/min"][..],
+        &["agent", "add", "--name", "ci"],
+        &["agent", "grant", "--agent", "bot", "--credential", "gh"],
+    ] {
+        let run = env.run(args, "");
+        assert_eq!(run.code, 0, "{args:?}: {}", run.stderr);
+    }
+    let run = env.run(["doctor", "--json"], "");
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(
+        check(&run.json(), "integrity")["message"],
+        "1 credential, 2 agent and 1 grant row(s) verified"
+    );
+    // Someone with file access but no key lifts bot's limit and grants ci the credential.
+    super::support::sql(
+        &env,
+        "UPDATE agents SET rate_limit = NULL WHERE name = 'bot'; \
+         INSERT INTO grants (agent_id, credential_id, created_at, mac) \
+         SELECT a.id, c.id, 0, x'00' FROM agents a, credentials c WHERE a.name = 'ci';",
+    );
+    let run = env.run(["doctor", "--json"], "");
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let integrity = check(&run.json(), "integrity").clone();
+    assert_eq!(integrity["status"], "fail");
+    assert_eq!(
+        integrity["message"],
+        "failed their integrity check: agent 'bot', grant of 'gh' to 'ci'"
+    );
+    assert!(
+        integrity["hint"]
+            .as_str()
+            .is_some_and(|h| h.contains("changed outside aegis")),
+        "{integrity}"
+    );
+}
+
+/// Writes `<env>/policies/<name>` and points gate.policies_dir at the directory.
+fn policies(env: &mut super::support::TestEnv, files: &[(&str, &str)]) {
+    let dir = env.path().join("policies");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    for (name, text) in files {
+        std::fs::write(dir.join(name), text).expect("policy");
+    }
+    env.set_env("AEGIS_GATE_POLICIES_DIR", dir.to_str().expect("utf-8"));
+}
+
+#[test]
+fn policies_loaded_without_agent_auth_warn_that_anonymous_requests_bypass_them() {
+    let mut env = initialised();
+    let run = env.run(["doctor", "--json"], "");
+    let body = run.json();
+    assert!(
+        body["checks"]
+            .as_array()
+            .is_some_and(|c| c.iter().all(|c| c["id"] != "policies")),
+        "no policies check without a directory: {body}"
+    );
+    policies(
+        &mut env,
+        &[(
+            "bot.yaml",
+            "agent: bot\nrules:\n  - service: github\n    methods: [GET]\n",
+        )],
+    );
+    let dir = env.path().join("policies");
+    let run = env.run(["doctor", "--json"], "");
+    assert_eq!(run.code, 0, "warnings alone exit 0: {}", run.stdout);
+    let policies_check = check(&run.json(), "policies").clone();
+    assert_eq!(policies_check["status"], "warn");
+    assert_eq!(
+        policies_check["message"],
+        format!(
+            "1 policy file(s), 1 rule(s) valid in {}, but agent auth is not required: anonymous requests bypass them",
+            dir.display()
+        )
+    );
+    let run = env.run(["doctor"], "");
+    assert!(
+        run.stdout.lines().any(
+            |l| l.starts_with("warn  policies") && l.contains("anonymous requests bypass them")
+        ),
+        "{}",
+        run.stdout
+    );
+
+    env.set_env("AEGIS_GATE_REQUIRE_AGENT_AUTH", "true");
+    let run = env.run(["doctor", "--json"], "");
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    let policies_check = check(&run.json(), "policies").clone();
+    assert_eq!(policies_check["status"], "pass");
+    assert_eq!(
+        policies_check["message"],
+        format!("1 policy file(s), 1 rule(s) valid in {}", dir.display())
+    );
+}
+
+#[test]
+fn an_invalid_policies_directory_fails_with_its_first_problem_and_the_count() {
+    let mut env = initialised();
+    policies(
+        &mut env,
+        &[
+            ("a.yaml", "agent: bot\nrules:\n  - servce: github\n"),
+            ("b.yaml", "agent: ci\nrules:\n  - service: github\n"),
+        ],
+    );
+    let run = env.run(["doctor", "--json"], "");
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let policies_check = check(&run.json(), "policies").clone();
+    assert_eq!(policies_check["status"], "fail");
+    assert_eq!(
+        policies_check["message"],
+        "a.yaml:3:5: rules[0].servce: unknown key 'servce'; did you mean 'service'? (and 1 more error)"
+    );
+    assert!(
+        policies_check["hint"]
+            .as_str()
+            .is_some_and(|h| h.starts_with("run aegis policy validate")),
+        "{policies_check}"
+    );
+
+    let nowhere = env.path().join("nowhere");
+    env.set_env("AEGIS_GATE_POLICIES_DIR", nowhere.to_str().expect("utf-8"));
+    let run = env.run(["doctor", "--json"], "");
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let policies_check = check(&run.json(), "policies").clone();
+    assert_eq!(policies_check["status"], "fail");
+    assert!(
+        policies_check["message"]
+            .as_str()
+            .is_some_and(|m| m.ends_with("does not exist")),
+        "{policies_check}"
+    );
+}
