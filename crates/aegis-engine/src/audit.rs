@@ -31,8 +31,10 @@ pub(crate) struct RequestAudit {
     /// Whether the `request` entry has been queued on its own (strict durability), so what
     /// follows is the `request_end`.
     pub(crate) started: bool,
-    /// Dry-run: the policy rule whose limit would have refused the request.
-    would_block_rule: Option<String>,
+    /// The policy rule behind a dry-run `would_block` or a rule-limit refusal (`policy_rule`).
+    policy_rule: Option<String>,
+    /// Which limiter refused a `rate_limited` request: `credential`, `agent` or `policy`.
+    limiter: Option<&'static str>,
 }
 
 impl RequestAudit {
@@ -53,7 +55,8 @@ impl RequestAudit {
             base: Some(base),
             slot: None,
             started: false,
-            would_block_rule: None,
+            policy_rule: None,
+            limiter: None,
         }
     }
 
@@ -93,17 +96,30 @@ impl RequestAudit {
             base.with_outcome(Outcome::WouldBlock)
                 .with_denial_code(code)
         });
-        self.would_block_rule = rule.map(str::to_owned);
+        self.policy_rule = rule.map(str::to_owned);
     }
 
-    /// The detail of the final entry: the dry-run rule and whether the response was cut off.
+    /// Names the limiter that refused (or, in dry-run, would have refused) the request, and the
+    /// policy rule when it was a rule's limit.
+    pub(crate) fn limited_by(&mut self, limiter: &'static str, rule: Option<&str>) {
+        self.limiter = Some(limiter);
+        if let Some(rule) = rule {
+            self.policy_rule = Some(rule.to_owned());
+        }
+    }
+
+    /// The detail of the final entry: the policy rule and limiter behind a refusal or a
+    /// dry-run `would_block`, and whether the response was cut off.
     fn detail(&self, cut_off: bool) -> Option<serde_json::Map<String, serde_json::Value>> {
-        if !cut_off && self.would_block_rule.is_none() {
+        if !cut_off && self.policy_rule.is_none() && self.limiter.is_none() {
             return None;
         }
         let mut detail = serde_json::Map::new();
-        if let Some(rule) = &self.would_block_rule {
-            detail.insert("rule".into(), rule.as_str().into());
+        if let Some(rule) = &self.policy_rule {
+            detail.insert("policy_rule".into(), rule.as_str().into());
+        }
+        if let Some(limiter) = self.limiter {
+            detail.insert("limiter".into(), limiter.into());
         }
         if cut_off {
             // The agent went away or the relay failed before the end of the body.
@@ -137,12 +153,15 @@ impl RequestAudit {
             DenialOutcome::Error => Outcome::Error,
         };
         let base = self.take_base();
-        self.finish(
-            base.with_outcome(outcome)
-                .with_status_code(denial.status())
-                .with_denial_code(denial.code())
-                .with_latency_ms(elapsed_ms(self.started_at)),
-        )
+        let entry = base
+            .with_outcome(outcome)
+            .with_status_code(denial.status())
+            .with_denial_code(denial.code())
+            .with_latency_ms(elapsed_ms(self.started_at));
+        match self.detail(false) {
+            Some(detail) => self.finish(entry.with_detail(detail)),
+            None => self.finish(entry),
+        }
     }
 
     /// Makes `entry` the `request_end` when the `request` entry went ahead on its own.

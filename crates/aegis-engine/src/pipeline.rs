@@ -319,12 +319,19 @@ impl Pipeline {
         if !applying.is_empty() || rule_limit.is_some() {
             let now_ms = u64::try_from(now.as_millis()).unwrap_or(0);
             self.limits.prune(&snapshot, || rule_limits(&snapshot));
-            self.limits.admit(&applying, now_ms)??;
+            if let Err(refused) = self.limits.admit(&applying, now_ms)? {
+                let rule = matches!(refused.key, LimitKey::Rule(..))
+                    .then(|| rule_limit.map(|(_, name)| name))
+                    .flatten();
+                audit.limited_by(refused.key.kind(), rule);
+                return Err(refused.into());
+            }
             if let Some((limit, name)) = rule_limit
                 && dry_run
                 && self.limits.admit(&[limit], now_ms)?.is_err()
             {
                 audit.would_block("rate_limited", Some(name));
+                audit.limited_by("policy", Some(name));
             }
         }
         let in_flight = match agent {

@@ -511,6 +511,13 @@ fn an_agent_rate_limit_refuses_the_fourth_request_and_set_rate_limit_acts_in_a_r
     // At most the window plus one sub-bucket (60 s + 60/64 s), rounded up.
     assert!((1..=61).contains(&retry), "{retry}");
     assert_eq!(w.upstream.request_count(), before, "nothing was forwarded");
+    let limited =
+        aegis_test_support::wait_for("the refusal's entry", Duration::from_secs(5), || {
+            let shown = w.ok(&["ledger", "show", "--blocked", "--json"]).json();
+            shown.as_array().and_then(|e| e.first().cloned())
+        });
+    assert_eq!(limited["denial_code"], "rate_limited");
+    assert_eq!(limited["detail"]["limiter"], "agent");
     // The limit is the agent's own: another agent on the same credential goes on.
     assert_eq!(get(&gate, "/github/x", Some(&other)).status, 200);
 

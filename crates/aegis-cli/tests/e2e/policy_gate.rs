@@ -117,6 +117,10 @@ fn an_enforced_policy_allows_its_rules_only_and_leaves_others_to_their_grants() 
     assert_eq!(limited.json()["error"]["code"], "rate_limited");
     assert!(limited.header("retry-after").is_some());
     let entries = requests(&w, 9);
+    let last = entries.last().expect("entries");
+    assert_eq!(last["denial_code"], "rate_limited");
+    assert_eq!(last["detail"]["limiter"], "policy");
+    assert_eq!(last["detail"]["policy_rule"], "read");
     let denied = entries
         .iter()
         .find(|e| e["denial_code"] == "policy_denied")
@@ -167,7 +171,8 @@ fn dry_run_forwards_and_records_would_block_with_the_code_and_rule() {
     .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
     .collect();
     assert_eq!(outcomes, expected);
-    assert_eq!(entries[4]["detail"]["rule"], "read");
+    assert_eq!(entries[4]["detail"]["policy_rule"], "read");
+    assert_eq!(entries[4]["detail"]["limiter"], "policy");
     assert_eq!(entries[4]["status_code"], 200);
 }
 
