@@ -452,7 +452,15 @@ impl Pipeline {
                 Denial::UpstreamUnreachable
             }
         })?;
-        let response = http::Response::from_parts(head, full_body(collected.to_bytes()));
+        let raw = collected.to_bytes();
+        let (redacted, count) = snapshot.redaction().redact(&raw, injected);
+        self.redactions.fetch_add(count as u64, Ordering::Relaxed);
+        let bytes = match redacted {
+            // Nothing to replace (the usual case): the bytes go out as they came, uncopied.
+            std::borrow::Cow::Borrowed(_) => raw.clone(),
+            std::borrow::Cow::Owned(owned) => Bytes::from(owned),
+        };
+        let response = http::Response::from_parts(head, full_body(bytes));
         Ok(hold_until_done(response, in_flight))
     }
 
@@ -535,7 +543,17 @@ impl Pipeline {
         let whole = self.settings.response_redaction
             && encoding == Some(Encoding::Identity)
             && declared_length.is_some_and(|len| len <= WHOLE_RESPONSE_MAX);
-        let body: ProxyBody = if self.settings.response_redaction {
+        let body: ProxyBody = if whole {
+            // Read raw and redacted in one pass by the caller (see `WHOLE_RESPONSE_MAX`).
+            redact_headers(
+                &mut headers,
+                snapshot.redaction(),
+                injected,
+                &self.redactions,
+            );
+            headers.remove(header::CONTENT_LENGTH);
+            IdleBody::new(body, idle, relay_stalled.clone()).boxed_unsync()
+        } else if self.settings.response_redaction {
             let set = snapshot.redaction().clone();
             redact_headers(&mut headers, &set, injected, &self.redactions);
             let decode = match encoding {
