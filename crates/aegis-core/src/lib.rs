@@ -13,6 +13,7 @@ pub mod crypto;
 pub mod denial;
 pub mod domain;
 pub mod field_error;
+pub mod inspect;
 pub mod ledger;
 pub mod names;
 pub mod permit;

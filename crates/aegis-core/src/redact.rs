@@ -190,6 +190,21 @@ impl RedactionSet {
         (Cow::Owned(out), count)
     }
 
+    /// The spans of every vault-secret form in `input`, left to right, as leftmost-longest
+    /// non-overlapping matches: the same matches [`RedactionSet::redact`] replaces. For inspection
+    /// (`crate::inspect`), which reports where they start and never what they are. A
+    /// withholding set yields one span over all of a non-empty input (fail closed).
+    pub fn find_spans<'a>(&'a self, input: &'a [u8]) -> impl Iterator<Item = (usize, usize)> + 'a {
+        let withheld = (self.is_withholding() && !input.is_empty()).then_some((0, input.len()));
+        let found = match &self.matcher {
+            Matcher::Automaton(automaton) => Some(automaton.find_iter(input)),
+            Matcher::Empty | Matcher::Withhold => None,
+        };
+        withheld
+            .into_iter()
+            .chain(found.into_iter().flatten().map(|m| (m.start(), m.end())))
+    }
+
     /// Replaces, left to right, every match in `buf` that starts before `settled`, appending
     /// the text before each match and its replacement to `out`. Returns the offset just past
     /// the last replaced match (0 if none) and the number of replacements. Stops at the first
