@@ -9,6 +9,7 @@ mod e2e {
     mod db;
     mod doctor;
     mod gate;
+    mod gate_inspect;
     mod init;
     mod ledger;
     mod policy;

@@ -14,9 +14,11 @@ use bytes::Bytes;
 use http_body::{Body, Frame};
 
 use aegis_core::denial::{Denial, Outcome as DenialOutcome};
+use aegis_core::inspect::{Finding, MAX_FINDINGS};
 use aegis_core::ledger::{EntryContent, Outcome, Via};
 use aegis_store::ledger_writer::LedgerSlot;
 
+use crate::inspect::SharedFindings;
 use crate::upstream::BoxError;
 
 /// What is known about a request so far. Dropped with its slot still reserved (the request was
@@ -35,6 +37,12 @@ pub(crate) struct RequestAudit {
     policy_rule: Option<String>,
     /// Which limiter refused a `rate_limited` request: `credential`, `agent` or `policy`.
     limiter: Option<&'static str>,
+    /// Inspection findings known so far (SPEC.md §14.1), at most `MAX_FINDINGS`.
+    findings: Vec<Finding>,
+    /// `warn` mode: the findings the streaming scanner leaves when the request body ends.
+    streamed_findings: Option<SharedFindings>,
+    /// Only a prefix of the body was scanned (`gate.oversize_inspection: pass`).
+    inspection_truncated: bool,
 }
 
 impl RequestAudit {
@@ -57,6 +65,9 @@ impl RequestAudit {
             started: false,
             policy_rule: None,
             limiter: None,
+            findings: Vec::new(),
+            streamed_findings: None,
+            inspection_truncated: false,
         }
     }
 
@@ -108,13 +119,58 @@ impl RequestAudit {
         }
     }
 
-    /// The detail of the final entry: the policy rule and limiter behind a refusal or a
-    /// dry-run `would_block`, and whether the response was cut off.
+    /// Adds inspection findings (detector, location, offset; never the text).
+    pub(crate) fn findings(&mut self, findings: &[Finding]) {
+        let room = MAX_FINDINGS.saturating_sub(self.findings.len());
+        self.findings.extend(findings.iter().take(room).cloned());
+    }
+
+    /// `warn` mode: the body's findings arrive when its stream ends.
+    pub(crate) fn streamed_findings(&mut self, findings: SharedFindings) {
+        self.streamed_findings = Some(findings);
+    }
+
+    /// Only the first `max_inspect_bytes` of the body were scanned.
+    pub(crate) fn inspection_truncated(&mut self) {
+        self.inspection_truncated = true;
+    }
+
+    /// The detail of the final entry: inspection findings, the policy rule and limiter behind a
+    /// refusal or a dry-run `would_block`, and whether the response was cut off.
     fn detail(&self, cut_off: bool) -> Option<serde_json::Map<String, serde_json::Value>> {
-        if !cut_off && self.policy_rule.is_none() && self.limiter.is_none() {
+        let streamed = self
+            .streamed_findings
+            .as_ref()
+            .and_then(|shared| shared.get())
+            .map_or(&[][..], Vec::as_slice);
+        let findings: Vec<serde_json::Value> = self
+            .findings
+            .iter()
+            .chain(streamed)
+            .take(MAX_FINDINGS)
+            .map(|finding| {
+                serde_json::json!({
+                    "detector": finding.detector.name(),
+                    "location": finding.location.to_string(),
+                    "offset": finding.offset,
+                })
+            })
+            .collect();
+        if !cut_off
+            && self.policy_rule.is_none()
+            && self.limiter.is_none()
+            && findings.is_empty()
+            && !self.inspection_truncated
+        {
             return None;
         }
         let mut detail = serde_json::Map::new();
+        if !findings.is_empty() {
+            detail.insert("findings".into(), findings.into());
+        }
+        if self.inspection_truncated {
+            detail.insert("inspection_truncated".into(), true.into());
+        }
         if let Some(rule) = &self.policy_rule {
             detail.insert("policy_rule".into(), rule.as_str().into());
         }

@@ -115,6 +115,35 @@ impl Decoder {
     }
 }
 
+/// A request body's content coding decoded while it streams, for `warn`-mode inspection: the
+/// same decoders and expansion bound as responses.
+pub(crate) struct StreamDecoder {
+    decoder: Decoder,
+    budget: DecodeBudget,
+}
+
+impl StreamDecoder {
+    /// Starts decoding a body in `encoding`.
+    pub(crate) fn new(encoding: Encoding) -> Self {
+        Self {
+            decoder: Decoder::new(encoding),
+            budget: DecodeBudget::default(),
+        }
+    }
+
+    /// Decodes the next encoded chunk; `Err` when it is malformed or expands too much.
+    pub(crate) fn feed(&mut self, input: &[u8]) -> Result<Vec<u8>, ()> {
+        let decoded = self.decoder.feed(input, &mut self.budget).map_err(|_| ())?;
+        self.budget.commit(decoded.len());
+        Ok(decoded)
+    }
+
+    /// Ends the body; returns the last decoded bytes.
+    pub(crate) fn finish(&mut self) -> Result<Vec<u8>, ()> {
+        self.decoder.finish().map_err(|_| ())
+    }
+}
+
 /// Encoded bytes fed to a decoder at a time.
 const DECODE_STEP: usize = 256;
 /// Decoded output may be at most this many times the encoded input (plus the allowance)...

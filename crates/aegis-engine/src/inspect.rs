@@ -1,69 +1,77 @@
-//! Step 9, first part: outbound requests are scanned for vault secrets before anything is sent.
-//! The URL and the headers that will be forwarded are scanned for every credential whose mode is
-//! not `off`; in `block` and `redact` modes the body is buffered (up to `gate.max_inspect_bytes`)
-//! and scanned too. A request body with a content coding cannot be scanned yet and is refused
-//! in those modes (fail closed). Key-format and PII detectors come with the inspection work.
+//! Step 9: outbound requests are inspected before anything is sent (SPEC §14).
+//!
+//! The URL and the headers that will be forwarded are scanned for vault secrets and key formats
+//! for every credential whose mode is not `off`. In `block` and `redact` modes the body is
+//! buffered (up to `gate.max_inspect_bytes`), decoded when it has a content coding the gate
+//! knows (gzip, deflate, br; decoded bytes count against the limit, the original bytes are
+//! forwarded) and scanned; `redact` also masks PII in place. In `warn` mode the body streams and
+//! an [`InspectingBody`] scans it alongside, leaving its findings for the ledger entry. The
+//! detectors live in `aegis_core::inspect`; this module reads bodies and decides.
+
+use std::io::Read as _;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
 use http::HeaderMap;
-use http_body::Body;
+use http_body::{Body, Frame};
 use http_body_util::BodyExt as _;
 
 use aegis_core::denial::Denial;
+use aegis_core::inspect::{self, Detector, Finding, Location, Scanner, pii};
 use aegis_core::redact::RedactionSet;
 
+use crate::body::{Encoding, StreamDecoder};
 use crate::upstream::BoxError;
 
-/// The detector name for exact vault-secret matches.
-const VAULT_SECRET: &str = "vault_secret";
-
-/// Refuses a path, query or forwarded header value that carries any vault secret form.
-///
-/// # Errors
-/// [`Denial::BodyBlocked`] naming the location (never the value).
+/// Scans the path, the query string and every forwarded header value.
 pub(crate) fn scan_head(
     set: &RedactionSet,
     path_and_query: &str,
     headers: &HeaderMap,
-) -> Result<(), Denial> {
-    if set.is_empty() {
-        return Ok(());
-    }
+) -> Vec<Finding> {
     let (path, query) = match path_and_query.split_once('?') {
         Some((path, query)) => (path, Some(query)),
         None => (path_and_query, None),
     };
-    if found(set, path.as_bytes()) {
-        return Err(blocked("path".to_owned()));
-    }
-    if query.is_some_and(|q| found(set, q.as_bytes())) {
-        return Err(blocked("query".to_owned()));
+    let mut findings = inspect::scan(set, path.as_bytes(), &Location::Path);
+    if let Some(query) = query {
+        findings.extend(inspect::scan(set, query.as_bytes(), &Location::Query));
     }
     for (name, value) in headers {
-        if found(set, value.as_bytes()) {
-            return Err(blocked(format!("header:{name}")));
-        }
+        let location = Location::Header(name.as_str().to_owned());
+        findings.extend(inspect::scan(set, value.as_bytes(), &location));
     }
-    Ok(())
+    findings.truncate(inspect::MAX_FINDINGS);
+    findings
 }
 
 /// What reading a body for inspection produced.
 pub(crate) enum Buffered<B> {
-    /// The whole body, scanned and clean.
+    /// The whole body.
     Whole(Bytes),
-    /// The first `max_inspect_bytes`, scanned and clean, and the rest of the stream unscanned
+    /// The first `max_inspect_bytes` and the rest of the stream, unscanned
     /// (`gate.oversize_inspection: pass`).
     Prefix(Bytes, B),
 }
 
-/// Reads up to `limit` bytes of the body and scans them.
+/// What inspecting a buffered body found, and the body to forward.
+pub(crate) struct Inspected {
+    /// Findings, at most [`inspect::MAX_FINDINGS`].
+    pub(crate) findings: Vec<Finding>,
+    /// The body to send: the original bytes, or the PII-masked ones in `redact` mode.
+    pub(crate) body: Bytes,
+    /// Whether only a prefix of the (decoded) body was scanned.
+    pub(crate) truncated: bool,
+}
+
+/// Reads up to `limit` bytes of the body.
 ///
 /// # Errors
-/// [`Denial::BodyBlocked`] on a finding, [`Denial::BodyTooLarge`] when the body is larger than
-/// `limit` and oversize bodies are refused, [`Denial::RequestTimeout`]/[`Denial::Internal`] when
-/// reading fails.
-pub(crate) async fn buffer_and_scan<B>(
-    set: &RedactionSet,
+/// [`Denial::BodyTooLarge`] when the body is larger than `limit` and oversize bodies are
+/// refused; [`Denial::RequestTimeout`] when reading fails.
+pub(crate) async fn buffer<B>(
     mut body: B,
     limit: u64,
     pass_oversize: bool,
@@ -73,49 +81,253 @@ where
     B::Error: Into<BoxError>,
 {
     let mut buffer = BytesMut::new();
-    let mut overflow = None;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|_| Denial::RequestTimeout)?;
         let Ok(data) = frame.into_data() else {
             continue;
         };
         if (buffer.len() + data.len()) as u64 > limit {
-            overflow = Some(data);
-            break;
+            if !pass_oversize {
+                return Err(too_large(limit));
+            }
+            buffer.extend_from_slice(&data);
+            return Ok(Buffered::Prefix(buffer.freeze(), body));
         }
         buffer.extend_from_slice(&data);
     }
-    if found(set, &buffer) {
-        return Err(blocked("body".to_owned()));
+    Ok(Buffered::Whole(buffer.freeze()))
+}
+
+/// Scans a buffered body (the first `limit` bytes of it, decoded when `encoding` says so) for
+/// vault secrets and key formats, and in `redact` mode finds and masks PII.
+///
+/// # Errors
+/// [`Denial::BodyBlocked`] for a vault secret or key format, for PII inside an encoded body in
+/// `redact` mode, or for a body its coding cannot decode; [`Denial::BodyTooLarge`] when the
+/// decoded body exceeds `limit` and oversize bodies are refused. The findings come with it.
+pub(crate) fn inspect_buffered(
+    set: &RedactionSet,
+    body: Bytes,
+    encoding: Encoding,
+    redact: bool,
+    limit: u64,
+    pass_oversize: bool,
+) -> Result<Inspected, (Denial, Vec<Finding>)> {
+    let limit_bytes = usize::try_from(limit).unwrap_or(usize::MAX);
+    let mut truncated = body.len() > limit_bytes;
+    let decoded: Option<Vec<u8>> = if encoding == Encoding::Identity {
+        None
+    } else {
+        let (decoded, over) = decode_bounded(encoding, &body, limit_bytes).map_err(|()| {
+            let finding = body_finding(Detector::UnscannableEncoding, 0);
+            (blocked(&finding), vec![finding])
+        })?;
+        if over && !pass_oversize {
+            return Err((too_large(limit), Vec::new()));
+        }
+        truncated |= over;
+        Some(decoded)
+    };
+    let scanned: &[u8] = match &decoded {
+        Some(decoded) => decoded,
+        None => body.get(..body.len().min(limit_bytes)).unwrap_or_default(),
+    };
+    let mut findings = inspect::scan(set, scanned, &Location::Body);
+    if let Some(first) = findings.first() {
+        return Err((blocked(first), findings));
     }
-    match overflow {
-        None => Ok(Buffered::Whole(buffer.freeze())),
-        Some(_) if !pass_oversize => Err(Denial::BodyTooLarge {
-            limit,
-            setting: "gate.max_inspect_bytes (or set gate.oversize_inspection: pass)",
-        }),
-        Some(first_unscanned) => {
-            buffer.extend_from_slice(&first_unscanned);
-            Ok(Buffered::Prefix(buffer.freeze(), body))
+    if !redact {
+        return Ok(Inspected {
+            findings,
+            body,
+            truncated,
+        });
+    }
+    let matches = pii::find(scanned);
+    findings = pii::findings(&matches);
+    if matches.is_empty() {
+        return Ok(Inspected {
+            findings,
+            body,
+            truncated,
+        });
+    }
+    if decoded.is_some() {
+        // Masking the decoded text would change the encoded bytes: refuse instead.
+        let denial = findings.first().map(blocked).unwrap_or(Denial::Internal);
+        return Err((denial, findings));
+    }
+    let mut masked = body.to_vec();
+    pii::mask(&mut masked, &matches);
+    Ok(Inspected {
+        findings,
+        body: Bytes::from(masked),
+        truncated,
+    })
+}
+
+/// The refusal for a finding: the detector and the location, never the text.
+pub(crate) fn blocked(finding: &Finding) -> Denial {
+    Denial::BodyBlocked {
+        detector: finding.detector.name(),
+        location: finding.location.to_string(),
+    }
+}
+
+/// A finding in the body at `offset`.
+pub(crate) fn body_finding(detector: Detector, offset: u64) -> Finding {
+    Finding {
+        offset,
+        detector,
+        location: Location::Body,
+    }
+}
+
+/// Findings left by an [`InspectingBody`] when its stream ends.
+pub(crate) type SharedFindings = Arc<OnceLock<Vec<Finding>>>;
+
+/// `warn` mode: the request body streams to the upstream unchanged while a [`Scanner`] reads
+/// it (decoded, when it has a content coding); its findings are set when the stream ends.
+pub(crate) struct InspectingBody<B> {
+    inner: B,
+    scanner: Option<Scanner>,
+    decoder: Option<StreamDecoder>,
+    findings: SharedFindings,
+}
+
+impl<B> InspectingBody<B> {
+    /// Wraps `inner`; `encoding` is its content coding.
+    pub(crate) fn new(
+        inner: B,
+        set: Arc<RedactionSet>,
+        encoding: Encoding,
+        findings: SharedFindings,
+    ) -> Self {
+        let decoder = (encoding != Encoding::Identity).then(|| StreamDecoder::new(encoding));
+        Self {
+            inner,
+            scanner: Some(Scanner::new(set)),
+            decoder,
+            findings,
+        }
+    }
+
+    fn scan(&mut self, data: &[u8]) {
+        let Some(scanner) = self.scanner.as_mut() else {
+            return;
+        };
+        match self.decoder.as_mut() {
+            None => scanner.push(data),
+            Some(decoder) => match decoder.feed(data) {
+                Ok(decoded) => scanner.push(&decoded),
+                Err(()) => self.give_up(),
+            },
+        }
+    }
+
+    /// The coding could not be decoded (or expands too much): stop scanning and say so.
+    fn give_up(&mut self) {
+        self.scanner = None;
+        let _ = self
+            .findings
+            .set(vec![body_finding(Detector::UnscannableEncoding, 0)]);
+    }
+
+    /// Finishes the scan once; later calls do nothing.
+    fn end(&mut self) {
+        if let Some(mut decoder) = self.decoder.take() {
+            match decoder.finish() {
+                Ok(rest) => {
+                    if let Some(scanner) = self.scanner.as_mut() {
+                        scanner.push(&rest);
+                    }
+                }
+                Err(()) => self.give_up(),
+            }
+        }
+        if let Some(scanner) = self.scanner.take() {
+            let _ = self.findings.set(scanner.finish(&Location::Body));
         }
     }
 }
 
-fn found(set: &RedactionSet, bytes: &[u8]) -> bool {
-    !bytes.is_empty() && set.redact(bytes, None).1 > 0
+impl<B> Drop for InspectingBody<B> {
+    fn drop(&mut self) {
+        // Dropped before its end (the upstream answered early, or the request failed): record
+        // what was found in the part that was read.
+        self.end();
+    }
 }
 
-fn blocked(location: String) -> Denial {
-    Denial::BodyBlocked {
-        detector: VAULT_SECRET,
-        location,
+impl<B> Body for InspectingBody<B>
+where
+    B: Body<Data = Bytes, Error = BoxError> + Unpin,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    let data = data.clone();
+                    this.scan(&data);
+                }
+                // Clients stop polling a body that says it has ended.
+                if this.inner.is_end_stream() {
+                    this.end();
+                }
+            }
+            Poll::Ready(None) => this.end(),
+            Poll::Ready(Some(Err(_))) | Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Decodes at most `limit` bytes of a whole encoded body, reading through a fixed buffer so a
+/// compression bomb never costs more than `limit` bytes of memory. Returns the decoded bytes
+/// and whether there was more.
+fn decode_bounded(encoding: Encoding, input: &[u8], limit: usize) -> Result<(Vec<u8>, bool), ()> {
+    let mut reader: Box<dyn std::io::Read + '_> = match encoding {
+        Encoding::Identity => return Ok((input.to_vec(), false)),
+        Encoding::Gzip => Box::new(flate2::read::MultiGzDecoder::new(input)),
+        Encoding::Deflate => Box::new(flate2::read::ZlibDecoder::new(input)),
+        Encoding::Brotli => Box::new(brotli_decompressor::Decompressor::new(input, 4096)),
+    };
+    let mut out = Vec::new();
+    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+    reader
+        .by_ref()
+        .take(cap)
+        .read_to_end(&mut out)
+        .map_err(|_| ())?;
+    let over = out.len() > limit;
+    out.truncate(limit);
+    Ok((out, over))
+}
+
+fn too_large(limit: u64) -> Denial {
+    Denial::BodyTooLarge {
+        limit,
+        setting: "gate.max_inspect_bytes (or set gate.oversize_inspection: pass)",
     }
 }
 
 /// Refusal for a body whose content coding the gate cannot scan.
 pub(crate) fn unscannable() -> Denial {
-    Denial::BodyBlocked {
-        detector: "unscannable_encoding",
-        location: "body".to_owned(),
-    }
+    blocked(&body_finding(Detector::UnscannableEncoding, 0))
 }

@@ -358,33 +358,16 @@ impl Pipeline {
         let outbound_body: OutboundBody = if mode == InspectionMode::Off {
             streamed.boxed_unsync()
         } else {
-            let set = snapshot.redaction();
-            let path_and_query = admission.path_and_query();
-            inspect::scan_head(set, path_and_query, &parts.headers)?;
-            if matches!(mode, InspectionMode::Block | InspectionMode::Redact) {
-                if has_content_coding(&parts.headers) {
-                    return Err(inspect::unscannable());
-                }
-                let buffered = inspect::buffer_and_scan(
-                    set,
-                    streamed,
-                    self.settings.max_inspect_bytes,
-                    self.settings.pass_oversize_inspection,
-                )
-                .await
-                .map_err(|denial| self.body_failure(denial, &exceeded, &stalled))?;
-                match buffered {
-                    inspect::Buffered::Whole(bytes) => full_body(bytes),
-                    inspect::Buffered::Prefix(prefix, rest) => {
-                        let first =
-                            http_body_util::Full::new(prefix).map_err(|never| match never {});
-                        let frames = futures_chain(first, rest);
-                        frames.boxed_unsync()
-                    }
-                }
-            } else {
-                streamed.boxed_unsync()
-            }
+            self.inspect(
+                snapshot.redaction(),
+                mode,
+                admission.path_and_query(),
+                &parts.headers,
+                streamed,
+                audit,
+            )
+            .await
+            .map_err(|denial| self.body_failure(denial, &exceeded, &stalled))?
         };
 
         // The decision's ledger slot is reserved before the secret is revealed; in strict
@@ -462,6 +445,75 @@ impl Pipeline {
         };
         let response = http::Response::from_parts(head, full_body(bytes));
         Ok(hold_until_done(response, in_flight))
+    }
+
+    /// Step 9 (SPEC.md §14): scans the URL and the forwarded headers, then the body as the
+    /// credential's mode says, records the findings and returns the body to forward.
+    async fn inspect<B>(
+        &self,
+        set: &Arc<aegis_core::redact::RedactionSet>,
+        mode: InspectionMode,
+        path_and_query: &str,
+        headers: &HeaderMap,
+        streamed: B,
+        audit: &mut RequestAudit,
+    ) -> Result<OutboundBody, Denial>
+    where
+        B: Body<Data = Bytes, Error = BoxError> + Send + Unpin + 'static,
+    {
+        let head = inspect::scan_head(set, path_and_query, headers);
+        audit.findings(&head);
+        let warn = mode == InspectionMode::Warn;
+        if !warn && let Some(first) = head.first() {
+            return Err(inspect::blocked(first));
+        }
+        let encoding = request_encoding(headers);
+        if warn {
+            let Some(encoding) = encoding else {
+                audit.findings(&[inspect::body_finding(
+                    aegis_core::inspect::Detector::UnscannableEncoding,
+                    0,
+                )]);
+                return Ok(streamed.boxed_unsync());
+            };
+            let findings = inspect::SharedFindings::default();
+            audit.streamed_findings(findings.clone());
+            let body = inspect::InspectingBody::new(streamed, set.clone(), encoding, findings);
+            return Ok(body.boxed_unsync());
+        }
+        let Some(encoding) = encoding else {
+            audit.findings(&[inspect::body_finding(
+                aegis_core::inspect::Detector::UnscannableEncoding,
+                0,
+            )]);
+            return Err(inspect::unscannable());
+        };
+        let limit = self.settings.max_inspect_bytes;
+        let pass = self.settings.pass_oversize_inspection;
+        let (bytes, rest) = match inspect::buffer(streamed, limit, pass).await? {
+            inspect::Buffered::Whole(bytes) => (bytes, None),
+            inspect::Buffered::Prefix(bytes, rest) => (bytes, Some(rest)),
+        };
+        let redact = mode == InspectionMode::Redact;
+        let inspected = match inspect::inspect_buffered(set, bytes, encoding, redact, limit, pass) {
+            Ok(inspected) => inspected,
+            Err((denial, findings)) => {
+                audit.findings(&findings);
+                return Err(denial);
+            }
+        };
+        audit.findings(&inspected.findings);
+        if inspected.truncated || rest.is_some() {
+            audit.inspection_truncated();
+        }
+        Ok(match rest {
+            None => full_body(inspected.body),
+            Some(rest) => {
+                let first =
+                    http_body_util::Full::new(inspected.body).map_err(|never| match never {});
+                futures_chain(first, rest).boxed_unsync()
+            }
+        })
     }
 
     /// Step 0 for the gate: `Host` and `:authority` (which must agree when both are present),
@@ -662,11 +714,15 @@ fn header_bytes<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a [u8]> {
     headers.get(name).map(HeaderValue::as_bytes)
 }
 
-fn has_content_coding(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::CONTENT_ENCODING)
-        .iter()
-        .any(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"))
+/// The request body's content coding, `None` when the gate cannot decode it (an unknown
+/// coding, or several stacked).
+fn request_encoding(headers: &HeaderMap) -> Option<Encoding> {
+    let codings: Vec<&HeaderValue> = headers.get_all(header::CONTENT_ENCODING).iter().collect();
+    match codings.as_slice() {
+        [] => Some(Encoding::Identity),
+        [one] => Encoding::from_header(one.to_str().ok()),
+        _ => None,
+    }
 }
 
 fn full_body(bytes: Bytes) -> OutboundBody {
