@@ -10,6 +10,7 @@ mod config;
 mod config_file;
 mod context;
 mod demo;
+mod engine_runtime;
 mod error;
 mod master_key;
 mod output;

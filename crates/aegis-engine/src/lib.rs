@@ -1,10 +1,11 @@
-//! The request pipeline shared by the HTTP gate and (later) the MCP server: the snapshot holder
+//! The request pipeline shared by the HTTP gate and the MCP server: the snapshot holder
 //! and its reload task, the ordered checks, rate limiters, upstream forwarding with credential
 //! injection, and response redaction.
 
 pub(crate) mod audit;
 pub mod body;
 pub mod error;
+pub mod health;
 pub mod holder;
 pub(crate) mod inject;
 pub(crate) mod inspect;

@@ -16,6 +16,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use aegis_core::denial::Denial;
+use aegis_engine::health::health_report;
 use aegis_engine::pipeline::new_request_id;
 use aegis_engine::{Intent, Pipeline, ProxyBody, Via};
 
@@ -37,16 +38,7 @@ pub struct GateOptions {
     pub health: HealthInfo,
 }
 
-/// Static facts for `/_aegis/health`.
-#[derive(Debug, Clone)]
-pub struct HealthInfo {
-    /// Aegis version.
-    pub version: &'static str,
-    /// Policy mode in force.
-    pub policy_mode: String,
-    /// Whether agent auth is required.
-    pub agent_auth_required: bool,
-}
+pub use aegis_engine::health::HealthInfo;
 
 /// What happened during shutdown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -206,24 +198,7 @@ fn reserved(
     if path != "/_aegis/health" {
         return denial_response(&Denial::NotFound, request_id);
     }
-    let snapshot = pipeline.holder().load();
-    let ready = !snapshot.is_sealed() && !pipeline.is_draining();
-    let body = serde_json::json!({
-        "status": if ready { "ok" } else { "degraded" },
-        "live": true,
-        "ready": ready,
-        "version": health.version,
-        "vault": snapshot.vault().as_str(),
-        "checks": {
-            "vault": if snapshot.is_sealed() { "sealed" } else { "unsealed" },
-            "snapshot": {
-                "generation": snapshot.generation(),
-                "loaded_at": snapshot.built_at().to_rfc3339(),
-            },
-        },
-        "policy_mode": health.policy_mode,
-        "agent_auth_required": health.agent_auth_required,
-    });
+    let (ready, body) = health_report(pipeline, health);
     let status = if ready {
         http::StatusCode::OK
     } else {

@@ -3,34 +3,20 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
 
 use tokio_util::sync::CancellationToken;
 
-use aegis_core::checks::CheckSettings;
-use aegis_core::checks::origin::OriginPolicy;
 use aegis_core::config::ConfigEnum as _;
-use aegis_core::config::{Durability, PolicyMode};
+use aegis_core::config::PolicyMode;
 use aegis_core::ledger::{EntryContent, SystemEvent, Via as LedgerVia};
-use aegis_core::policy::PolicySet;
-use aegis_core::timestamp::Timestamp;
-use aegis_engine::holder::{PolicyWatch, ReloadLedger, SnapshotHolder};
-use aegis_engine::policy_dir::read_policy_dir;
-use aegis_engine::snapshot_loader::build_snapshot;
-use aegis_engine::upstream::{UpstreamClient, UpstreamSettings};
-use aegis_engine::{Pipeline, PipelineSettings};
 use aegis_server::gate::{self, GateOptions, HealthInfo};
 use aegis_server::{ServeError, tls};
-use aegis_store::ledger_writer::{self, CheckpointSigner, WriterSettings};
 
 use crate::cli::GateArgs;
-use crate::context::{Context, ledger_signing_key};
+use crate::context::Context;
+use crate::engine_runtime::EngineRuntime;
 use crate::error::CliError;
 use crate::output;
-
-/// The reload poll never waits longer than this, so a change is in force within a second.
-const MAX_RELOAD_POLL: Duration = Duration::from_millis(250);
 
 /// Runs `aegis gate`.
 pub(crate) async fn run(ctx: &Context, args: &GateArgs) -> Result<(), CliError> {
@@ -39,100 +25,16 @@ pub(crate) async fn run(ctx: &Context, args: &GateArgs) -> Result<(), CliError> 
     let gate_config = &config.gate;
     let (cert, key) = tls_files(ctx, args)?;
 
-    let store = ctx.vault_store().await?;
-    let keys = Arc::new(ctx.unlock(&store).await?);
-    let now = Timestamp::from_system_time(SystemTime::now());
-    let (policy_sources, policies) = load_policies(gate_config)?;
-    let first = build_snapshot(&store, &keys, now)
-        .await
-        .map_err(|e| {
-            CliError::failure(e.code(), format!("cannot build the first snapshot: {e}"))
-                .with_hint("run aegis doctor")
-        })?
-        .with_policies(Arc::new(policies));
-    let holder = Arc::new(SnapshotHolder::new(first));
-    let client = UpstreamClient::new(&UpstreamSettings {
-        extra_ca: gate_config.upstream_ca_file.clone(),
-        connect_timeout: gate_config.timeouts.connect,
-        response_headers_timeout: gate_config.timeouts.response_headers,
-        pool_idle_timeout: gate_config.pool_idle_timeout,
-    })
-    .map_err(|e| CliError::config(e.to_string()))?;
     let tls_config = match (&cert, &key) {
         (Some(cert), Some(key)) => {
             Some(tls::server_config(cert, key).map_err(|e| CliError::config(e.to_string()))?)
         }
         _ => None,
     };
-    let instance = format!("gate-{}", std::process::id());
-    let ledger_config = &config.ledger;
-    let writer_close = CancellationToken::new();
-    let signer = match ledger_signing_key(&store, &keys)? {
-        Some(key) => Some(CheckpointSigner {
-            key: Arc::new(key),
-            interval: ledger_config.checkpoint_interval,
-            max_age: ledger_config.checkpoint_max_age,
-        }),
-        None => {
-            output::warn(
-                "this vault has no ledger signing key; the ledger is written without signed checkpoints",
-            );
-            None
-        }
-    };
-    let strict = ledger_config.durability == Durability::Strict;
-    let writer_store = if strict {
-        store.with_full_sync(ctx.busy_timeout()).await?
-    } else {
-        store.clone()
-    };
-    let (writer, writer_task) = ledger_writer::spawn(
-        writer_store,
-        WriterSettings {
-            capacity: usize::try_from(ledger_config.queue_capacity).unwrap_or(10_000),
-            batch_max: usize::try_from(ledger_config.batch_max_entries).unwrap_or(512),
-            batch_delay: ledger_config.batch_max_delay,
-            enqueue_timeout: ledger_config.enqueue_timeout,
-        },
-        signer,
-        writer_close.clone(),
-    );
-    let pipeline = Pipeline::new(
-        holder.clone(),
-        client,
-        PipelineSettings {
-            checks: CheckSettings {
-                require_agent_auth: gate_config.require_agent_auth,
-                policy_mode: gate_config.policy_mode,
-                require_policy: gate_config.require_policy,
-            },
-            origin: OriginPolicy::new(
-                gate_config.bind,
-                &gate_config.allowed_hosts,
-                &gate_config.allowed_origins,
-            ),
-            max_body_bytes: gate_config.max_body_bytes,
-            response_redaction: gate_config.response_redaction,
-            idle_body: gate_config.timeouts.idle_body,
-            max_inspect_bytes: gate_config.max_inspect_bytes,
-            pass_oversize_inspection: gate_config.oversize_inspection.as_str() == "pass",
-            max_concurrent_per_agent: gate_config.max_concurrent_per_agent,
-        },
-    );
-    let reload_ledger = Some(ReloadLedger {
-        writer: writer.clone(),
-        instance: instance.clone(),
-    });
-    let pipeline = if cfg!(feature = "unaudited-bench") {
-        // Only `bench/gate_load.sh` builds this, to measure what the ledger costs.
-        output::warn(
-            "built with the unaudited-bench feature: gate decisions are NOT recorded in the ledger",
-        );
-        drop(writer);
-        Arc::new(pipeline)
-    } else {
-        Arc::new(pipeline.with_ledger(writer, instance.clone(), strict))
-    };
+    let mut engine = EngineRuntime::start(ctx, format!("gate-{}", std::process::id())).await?;
+    let pipeline = engine.pipeline.clone();
+    let holder = engine.holder.clone();
+    let instance = engine.instance.clone();
 
     let addr = SocketAddr::new(gate_config.bind, gate_config.port);
     let listener = gate::bind(addr).await.map_err(|e| match e {
@@ -194,7 +96,7 @@ pub(crate) async fn run(ctx: &Context, args: &GateArgs) -> Result<(), CliError> 
     );
     let started = EntryContent::system(SystemEvent::GateStarted, LedgerVia::System, &instance)
         .with_detail(detail);
-    store.append(started).await.map_err(|e| {
+    engine.store.append(started).await.map_err(|e| {
         CliError::failure(
             "ledger_unavailable",
             format!("cannot record gate_started: {e}"),
@@ -211,20 +113,7 @@ pub(crate) async fn run(ctx: &Context, args: &GateArgs) -> Result<(), CliError> 
     ));
 
     let stop = CancellationToken::new();
-    let hup = Arc::new(tokio::sync::Notify::new());
-    let reload = tokio::spawn(holder.clone().watch(
-        store.clone(),
-        keys.clone(),
-        config.storage.poll_interval.min(MAX_RELOAD_POLL),
-        stop.clone(),
-        reload_ledger,
-        PolicyWatch {
-            dir: gate_config.policies_dir.clone(),
-            in_force: policy_sources,
-            hup: hup.clone(),
-        },
-    ));
-    tokio::spawn(reload_on_hangup(hup, stop.clone()));
+    let reload = engine.spawn_reload(ctx, &stop);
     let force = CancellationToken::new();
     tokio::spawn(wait_for_signals(stop.clone(), force.clone()));
     let report = gate::serve(
@@ -248,8 +137,7 @@ pub(crate) async fn run(ctx: &Context, args: &GateArgs) -> Result<(), CliError> 
     stop.cancel();
     let _ = reload.await;
     // Every queued and reserved entry is committed before the stop entry.
-    writer_close.cancel();
-    let _ = writer_task.await;
+    let store = engine.close_ledger().await;
     let mut detail = serde_json::Map::new();
     detail.insert("requests".into(), report.requests.into());
     detail.insert("drained".into(), report.drained.into());
@@ -275,54 +163,6 @@ pub(crate) async fn run(ctx: &Context, args: &GateArgs) -> Result<(), CliError> 
 
 /// Cancels `stop` on the first SIGINT or SIGTERM and `force` on the second (skip the rest of
 /// the grace period).
-/// Reads and compiles the policy files of `gate.policies_dir` (none when it is unset). At start
-/// any invalid file stops the gate with exit 2, every error listed.
-fn load_policies(
-    gate_config: &aegis_core::config::GateConfig,
-) -> Result<(Vec<(String, String)>, PolicySet), CliError> {
-    let Some(dir) = &gate_config.policies_dir else {
-        return Ok((Vec::new(), PolicySet::empty()));
-    };
-    let sources = read_policy_dir(dir).map_err(|e| CliError::config(e.to_string()))?;
-    match PolicySet::compile(&sources) {
-        Ok(set) => {
-            for warning in set.warnings() {
-                output::warn(warning.to_string());
-            }
-            Ok((sources, set))
-        }
-        Err(errors) => {
-            let listed: Vec<String> = errors.iter().map(ToString::to_string).collect();
-            Err(CliError::config(format!(
-                "invalid policy files in {}:\n{}",
-                dir.display(),
-                listed.join("\n")
-            ))
-            .with_hint("run aegis policy validate"))
-        }
-    }
-}
-
-/// Wakes the reload task on every SIGHUP until `stop` fires.
-async fn reload_on_hangup(hup: Arc<tokio::sync::Notify>, stop: CancellationToken) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let Ok(mut hangup) = signal(SignalKind::hangup()) else {
-        return;
-    };
-    loop {
-        tokio::select! {
-            () = stop.cancelled() => return,
-            received = hangup.recv() => {
-                if received.is_none() {
-                    return;
-                }
-                tracing::info!("SIGHUP: reloading the vault and the policy files");
-                hup.notify_one();
-            }
-        }
-    }
-}
-
 async fn wait_for_signals(stop: CancellationToken, force: CancellationToken) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int)) = (
@@ -366,7 +206,7 @@ fn tls_files(
 }
 
 /// Logs to standard error at `observability.log_level`.
-fn init_logging(ctx: &Context) {
+pub(crate) fn init_logging(ctx: &Context) {
     let level = ctx.loaded.config.observability.log_level.as_str();
     let filter = tracing_subscriber::EnvFilter::try_new(format!("{level},hyper=warn,rustls=warn"))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
