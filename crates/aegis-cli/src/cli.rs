@@ -66,6 +66,9 @@ pub(crate) enum Command {
     /// Check, list and try out policy files
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Serve MCP to AI hosts, or print a host's MCP configuration
+    #[command(subcommand)]
+    Mcp(McpCommand),
     /// See Aegis work end to end in a temporary directory (loopback only)
     Demo {
         /// Keep the temporary directory and print its path
@@ -104,6 +107,60 @@ pub(crate) struct GateArgs {
     /// enforce or dry-run
     #[arg(long, value_name = "MODE")]
     pub(crate) policy_mode: Option<String>,
+}
+
+/// `aegis mcp …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum McpCommand {
+    /// Run the MCP server for the active vault (stdio, or streamable HTTP on loopback)
+    Serve(McpServeArgs),
+    /// Print the MCP configuration fragment for an AI host (never a key or token)
+    Config(McpConfigArgs),
+}
+
+/// `aegis mcp serve`.
+#[derive(Debug, Args)]
+pub(crate) struct McpServeArgs {
+    /// stdio (default) or streamable-http
+    #[arg(long, value_name = "TRANSPORT")]
+    pub(crate) transport: Option<String>,
+    /// Port of the streamable HTTP transport (default 3300; 0 picks a free one)
+    #[arg(long, short = 'p')]
+    pub(crate) port: Option<u16>,
+    /// Agent token (visible in process lists: prefer AEGIS_AGENT_TOKEN or --agent-token-file)
+    #[arg(long, value_name = "TOKEN")]
+    pub(crate) agent_token: Option<String>,
+    /// File holding the agent token (mode 0600)
+    #[arg(long, value_name = "PATH")]
+    pub(crate) agent_token_file: Option<PathBuf>,
+}
+
+/// Which AI host `aegis mcp config` writes for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum McpHost {
+    /// Claude Desktop (`mcpServers`)
+    Claude,
+    /// Cursor (`mcpServers`)
+    Cursor,
+    /// VS Code (`servers`)
+    Vscode,
+}
+
+/// `aegis mcp config`.
+#[derive(Debug, Args)]
+pub(crate) struct McpConfigArgs {
+    /// The AI host
+    #[arg(value_enum)]
+    pub(crate) host: McpHost,
+    /// Agent the host acts as (names the server entry and the token placeholder)
+    #[arg(long, value_name = "NAME", value_parser = parse_agent_name)]
+    pub(crate) agent: Option<AgentName>,
+    /// File holding the agent token; the host gets its path, never its content
+    #[arg(long, value_name = "PATH")]
+    pub(crate) token_file: Option<PathBuf>,
+    /// stdio (default) or streamable-http
+    #[arg(long, value_name = "TRANSPORT")]
+    pub(crate) transport: Option<String>,
 }
 
 /// `aegis init`.

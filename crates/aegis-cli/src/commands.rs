@@ -10,5 +10,6 @@ pub(crate) mod gate;
 pub(crate) mod init;
 pub(crate) mod key;
 pub(crate) mod ledger;
+pub(crate) mod mcp;
 pub(crate) mod policy;
 pub(crate) mod vault;

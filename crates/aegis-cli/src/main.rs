@@ -22,7 +22,9 @@ use std::process::ExitCode;
 use clap::Parser as _;
 use clap::error::ErrorKind;
 
-use crate::cli::{Cli, Command, ConfigCommand, DbCommand, GateArgs, KeyCommand, LedgerCommand};
+use crate::cli::{
+    Cli, Command, ConfigCommand, DbCommand, GateArgs, KeyCommand, LedgerCommand, McpCommand,
+};
 use crate::context::Context;
 use crate::error::{CliError, EXIT_USAGE};
 
@@ -154,6 +156,15 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
             flags.extend(gate_flags(args)?);
             let ctx = Context::load(explicit, flags, json)?;
             commands::gate::run(&ctx, args).await
+        }
+        Command::Mcp(McpCommand::Serve(args)) => {
+            flags.extend(commands::mcp::serve_flags(args));
+            let ctx = Context::load(explicit, flags, json)?;
+            commands::mcp::serve(&ctx, args).await
+        }
+        Command::Mcp(McpCommand::Config(args)) => {
+            let ctx = Context::load(explicit, flags, json)?;
+            commands::mcp::config(&ctx, args)
         }
         Command::Db(DbCommand::Restore { input, force }) => {
             let ctx = Context::load(explicit, flags, json)?;

@@ -12,6 +12,7 @@ mod e2e {
     mod gate_inspect;
     mod init;
     mod ledger;
+    mod mcp;
     mod policy;
     mod policy_gate;
     mod policy_replay;

@@ -208,8 +208,9 @@ fn tls_files(
 /// Logs to standard error at `observability.log_level`.
 pub(crate) fn init_logging(ctx: &Context) {
     let level = ctx.loaded.config.observability.log_level.as_str();
-    let filter = tracing_subscriber::EnvFilter::try_new(format!("{level},hyper=warn,rustls=warn"))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(format!("{level},hyper=warn,rustls=warn,rmcp=warn"))
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
