@@ -60,6 +60,13 @@ fn scan(c: &mut Criterion) {
             })
         });
     }
+    // The key-format pass alone (an empty vault), for comparison.
+    let empty = RedactionSet::try_new(Vec::new()).expect("builds");
+    for (name, body) in &bodies {
+        group.bench_function(format!("0_secrets_{name}"), |b| {
+            b.iter(|| black_box(inspect::scan(&empty, black_box(body), &Location::Body).len()))
+        });
+    }
     group.bench_function("pii_clean", |b| {
         let body = &bodies[0].1;
         b.iter(|| black_box(inspect::pii::find(black_box(body)).len()))

@@ -1,5 +1,7 @@
 //! Key-format detectors (SPEC §14.2): one Aho-Corasick DFA over the known prefixes, each
-//! candidate confirmed by a linear check of at most [`WINDOW`] bytes from its start.
+//! candidate confirmed by a linear check of at most [`WINDOW`] bytes from its start: each check
+//! is the hand-written equivalent of an anchored regex such as `\AAKIA[A-Z0-9]{16}`, because a
+//! regex call per candidate costs more than the search itself on a body full of near misses.
 //!
 //! A candidate must start a token: the byte before it is not `[A-Za-z0-9_-]` (nor `.` for a
 //! JWT), or it follows a JSON `\n`, `\r` or `\t` escape. Fixed-length formats must also end
@@ -14,7 +16,6 @@ use std::sync::LazyLock;
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use regex::bytes::Regex;
 
 use super::Detector;
 use super::stream::Findings;
@@ -31,6 +32,11 @@ pub(super) const WINDOW: usize = 2048;
 /// a search over the whole body would; a prefix could only hide a candidate that starts inside
 /// it, and no prefix ends in a byte that a token start may follow (PEM aside, which would have
 /// to start inside `sk-`, `ghp_` and the like).
+///
+/// The search starts with the SIMD-prefiltered automaton, which skips clean text at many GB/s
+/// but pays a restart per candidate; when candidates come denser than one per
+/// [`DENSE_SPACING`] bytes it goes on with the plain DFA (one table step per byte whatever the
+/// content). Both report the same leftmost-first matches, so the findings do not change.
 pub(super) fn scan(
     buf: &[u8],
     base: u64,
@@ -38,32 +44,46 @@ pub(super) fn scan(
     limit: usize,
     findings: &mut Findings,
 ) -> usize {
-    let Some(rest) = buf.get(from..) else {
-        return limit;
-    };
     let keys = &*KEYS;
+    let mut at = from;
     let mut resume = limit;
-    for found in keys.prefixes.find_iter(rest) {
-        let start = from + found.start();
-        if start >= limit {
-            break;
+    let mut candidates = 0usize;
+    let mut dense = false;
+    'search: while let Some(rest) = buf.get(at..) {
+        let searcher = if dense { &keys.dense } else { &keys.sparse };
+        for found in searcher.find_iter(rest) {
+            let start = at + found.start();
+            if start >= limit {
+                break 'search;
+            }
+            let end = at + found.end();
+            resume = resume.max(end);
+            if let Some(&(_, format)) = PREFIXES.get(found.pattern().as_usize())
+                && starts_token(buf, start, format)
+            {
+                let window = buf
+                    .get(start..buf.len().min(start + WINDOW))
+                    .unwrap_or_default();
+                if let Some(detector) = confirm(window, found.len(), format) {
+                    findings.key(base + start as u64, detector);
+                }
+            }
+            candidates += 1;
+            if !dense && candidates > DENSE_AFTER && candidates * DENSE_SPACING > end - from {
+                dense = true;
+                at = end;
+                continue 'search;
+            }
         }
-        resume = resume.max(from + found.end());
-        let Some(&(_, format)) = PREFIXES.get(found.pattern().as_usize()) else {
-            continue;
-        };
-        if !starts_token(buf, start, format) {
-            continue;
-        }
-        let window = buf
-            .get(start..buf.len().min(start + WINDOW))
-            .unwrap_or_default();
-        if let Some(detector) = confirm(keys, window, found.len(), format) {
-            findings.key(base + start as u64, detector);
-        }
+        break;
     }
     resume
 }
+
+/// Candidates seen before the search may switch to the plain DFA...
+const DENSE_AFTER: usize = 32;
+/// ...when they have come at least this often (one per this many bytes).
+const DENSE_SPACING: usize = 64;
 
 /// What a prefix announces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,25 +101,28 @@ enum Format {
 }
 
 struct Keys {
-    prefixes: AhoCorasick,
-    pem: Regex,
+    /// Behind the packed (SIMD) prefilter: for text with few candidates.
+    sparse: AhoCorasick,
+    /// A DFA without prefilter: for text dense with candidates.
+    dense: AhoCorasick,
 }
 
 static KEYS: LazyLock<Keys> = LazyLock::new(|| {
     let patterns: Vec<&str> = PREFIXES.iter().map(|(p, _)| *p).collect();
-    // A full DFA, no prefilter: JWT prefixes start with `e`, so a byte-frequency prefilter
-    // would fire on most English text. The patterns are fixed, short and few: building
-    // cannot fail.
-    let prefixes = AhoCorasick::builder()
-        .match_kind(MatchKind::LeftmostFirst)
-        .kind(Some(AhoCorasickKind::DFA))
-        .prefilter(false)
-        .build(&patterns)
-        .expect("the fixed key prefixes always compile");
-    // A fixed, valid pattern.
-    let pem = Regex::new(r"\A-----BEGIN (?:[A-Z0-9]+ ){0,3}PRIVATE KEY-----")
-        .expect("the fixed PEM pattern compiles");
-    Keys { prefixes, pem }
+    // The packed (SIMD) prefilter suits these few short patterns: clean text is skipped at
+    // many GB/s (benches/inspect.rs). Fixed patterns: building cannot fail.
+    let build = |prefilter: bool| {
+        AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostFirst)
+            .kind(Some(AhoCorasickKind::DFA))
+            .prefilter(prefilter)
+            .build(&patterns)
+            .expect("the fixed key prefixes always compile")
+    };
+    Keys {
+        sparse: build(true),
+        dense: build(false),
+    }
 });
 
 const PREFIXES: &[(&str, Format)] = &[
@@ -145,7 +168,7 @@ fn starts_token(buf: &[u8], start: usize, format: Format) -> bool {
             .is_some_and(|b| *b == b'\\')
 }
 
-fn confirm(keys: &Keys, window: &[u8], prefix: usize, format: Format) -> Option<Detector> {
+fn confirm(window: &[u8], prefix: usize, format: Format) -> Option<Detector> {
     let body = window.get(prefix..).unwrap_or_default();
     match format {
         Format::Aws => exactly(body, 16, is_upper_alnum).then_some(Detector::AwsAccessKey),
@@ -158,9 +181,22 @@ fn confirm(keys: &Keys, window: &[u8], prefix: usize, format: Format) -> Option<
             None => at_least(body, 32, is_base64url).then_some(Detector::OpenaiKey),
         },
         Format::Google => exactly(body, 35, is_base64url).then_some(Detector::GoogleApiKey),
-        Format::Pem => keys.pem.is_match(window).then_some(Detector::PrivateKeyPem),
+        Format::Pem => is_pem_line(body).then_some(Detector::PrivateKeyPem),
         Format::Jwt => is_jwt(window).then_some(Detector::Jwt),
     }
+}
+
+/// After `-----BEGIN `: up to 48 of `[A-Z0-9 ]` ending in `PRIVATE KEY`, then `-----` (what
+/// `\A(?:[A-Z0-9]+ )*PRIVATE KEY-----` matches, without a regex call per candidate).
+fn is_pem_line(body: &[u8]) -> bool {
+    let run = run_len(body, 48, |b| {
+        b.is_ascii_uppercase() || b.is_ascii_digit() || b == b' '
+    });
+    let label = body.get(..run).unwrap_or_default();
+    label.ends_with(b"PRIVATE KEY")
+        && body
+            .get(run..)
+            .is_some_and(|rest| rest.starts_with(b"-----"))
 }
 
 /// `count` bytes of the class, then a byte that is neither of it nor alphanumeric (or the end).

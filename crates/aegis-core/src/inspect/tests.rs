@@ -362,6 +362,28 @@ fn adversarial_prefix_runs_stay_linear() {
     assert!(scan(&set, body.as_bytes(), &Location::Body).is_empty());
 }
 
+#[test]
+fn keys_after_a_dense_stretch_of_near_misses_are_found() {
+    // Past the switch to the plain DFA, matches are the same as with the prefilter.
+    let set = vault(&[]);
+    let noise = "AKIA1 sk-x eyJ. ".repeat(200);
+    let key = sample(Detector::GithubToken, 2);
+    let body = format!("{noise}{key} {noise}{key}");
+    let found = detectors(&set, body.as_bytes());
+    let second = (2 * noise.len() + key.len() + 1) as u64;
+    assert_eq!(
+        found,
+        [
+            ("github_token", noise.len() as u64),
+            ("github_token", second)
+        ]
+    );
+    assert_eq!(
+        streamed(&set, body.as_bytes(), &[1000, 3500, 3501]).len(),
+        2
+    );
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
