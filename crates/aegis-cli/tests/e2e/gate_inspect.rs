@@ -320,3 +320,62 @@ fn a_gzip_bomb_and_an_unknown_coding_are_refused_before_anything_is_sent() {
     );
     assert_eq!(w.upstream.request_count(), 0);
 }
+
+#[test]
+fn secrets_split_across_upload_chunks_are_found_streaming_and_buffered() {
+    let w = World::new();
+    let host = w.upstream.host();
+    w.add(
+        &[
+            "-n",
+            "svc",
+            "-s",
+            "svc",
+            "-d",
+            &host,
+            "--body-inspection",
+            "warn",
+        ],
+        SECRET,
+    );
+    w.add_bearer("other", "other", OTHER);
+    w.add(
+        &["-n", "strict", "-s", "strict", "-d", &host],
+        "strict-own-secret-0002",
+    );
+    let gate = w.gate(&[]);
+    // The secret straddles each 16 KiB boundary (curl's upload chunks are multiples of it).
+    let mut body = "All quiet on the upload front. ".repeat(7_000).into_bytes();
+    let offsets: Vec<usize> = [1usize, 2, 4, 8, 12]
+        .iter()
+        .map(|k| k * 16 * 1024 - 7)
+        .collect();
+    for &at in &offsets {
+        body[at..at + OTHER.len()].copy_from_slice(OTHER.as_bytes());
+    }
+    let chunked = ["Transfer-Encoding: chunked"];
+    let resp = post(&gate.base, &body, &chunked);
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    assert_eq!(w.upstream.last_request().expect("forwarded").body, body);
+    let entries = aegis_test_support::wait_for("the warn entry", Duration::from_secs(10), || {
+        let found = entries(&w);
+        (found.iter().any(|e| e["outcome"] == "allowed")).then_some(found)
+    });
+    let findings: Vec<u64> = entries
+        .iter()
+        .filter_map(|e| e["detail"]["findings"].as_array())
+        .flatten()
+        .filter_map(|f| f["offset"].as_u64())
+        .collect();
+    let expected: Vec<u64> = offsets.iter().map(|&o| o as u64).collect();
+    assert_eq!(findings, expected);
+    // The same upload to a blocking credential never leaves the gate.
+    let url = format!("{}/strict/v1/paste", gate.base);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("body");
+    std::fs::write(&file, &body).expect("body");
+    let data = format!("@{}", file.display());
+    let resp = curl(&["--data-binary", &data, "-H", chunked[0], &url]);
+    assert_eq!(resp.status, 403, "{}", resp.text());
+    assert_eq!(w.upstream.request_count(), 1);
+}
