@@ -3,6 +3,7 @@
 use http::HeaderValue;
 use secrecy::{ExposeSecret as _, SecretString};
 
+use aegis_core::agent::TokenDigest;
 use aegis_core::checks::agent::{Caller, authenticate};
 use aegis_core::denial::Denial;
 use aegis_core::snapshot::Snapshot;
@@ -38,6 +39,13 @@ impl AgentIdentity {
         // the header below.
         let token = self.token.as_ref().map(|t| t.expose_secret().as_bytes());
         authenticate(snapshot, token, required)
+    }
+
+    /// The SHA-256 digest of the token, as agents are stored (`None` when anonymous).
+    pub fn digest(&self) -> Option<[u8; 32]> {
+        self.token
+            .as_ref()
+            .map(|t| *TokenDigest::of(t.expose_secret().as_bytes()).as_bytes())
     }
 
     /// The `X-Aegis-Agent` value the pipeline authenticates, marked sensitive so it is never

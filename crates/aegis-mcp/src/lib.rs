@@ -2,13 +2,15 @@
 //! the pipeline's answer back into tool results. Nothing here decides anything: every check,
 //! injection, redaction and ledger entry is the pipeline's (DESIGN.md §1).
 //!
-//! Transports (stdio here; the process wiring is aegis-cli's) only move JSON-RPC messages.
+//! Transports (stdio, and streamable HTTP in `streamable_http`) only move JSON-RPC messages;
+//! the process wiring is aegis-cli's.
 
 pub mod error;
 pub mod identity;
 mod proxy;
 pub mod server;
 mod services;
+pub mod streamable_http;
 mod tool_error;
 mod tools;
 

@@ -57,6 +57,11 @@ impl AegisMcp {
         }
     }
 
+    /// The settings this server runs with.
+    pub fn settings(&self) -> Arc<McpSettings> {
+        self.settings.clone()
+    }
+
     /// Serves MCP over standard input and output until the host closes them.
     ///
     /// # Errors
@@ -76,18 +81,16 @@ impl AegisMcp {
     /// Runs one tool call; every outcome, refusals included, is a tool result.
     pub async fn call(
         &self,
+        identity: &AgentIdentity,
         name: &str,
         arguments: Option<&rmcp::model::JsonObject>,
     ) -> CallToolResult {
         match name {
-            tools::PROXY => self.proxy(arguments).await,
+            tools::PROXY => self.proxy(identity, arguments).await,
             tools::LIST_SERVICES => {
                 let request_id = new_request_id();
                 let snapshot = self.pipeline.holder().load();
-                match self
-                    .identity
-                    .authenticate(&snapshot, self.settings.require_agent_auth)
-                {
+                match identity.authenticate(&snapshot, self.settings.require_agent_auth) {
                     Ok(caller) => CallToolResult::structured(usable_services(&snapshot, caller)),
                     Err(denial) => denial_result(&denial, &request_id),
                 }
@@ -109,11 +112,15 @@ impl AegisMcp {
     }
 
     /// `aegis_proxy_request`: arguments → `Intent` → pipeline → result, within the call deadline.
-    async fn proxy(&self, arguments: Option<&rmcp::model::JsonObject>) -> CallToolResult {
+    async fn proxy(
+        &self,
+        identity: &AgentIdentity,
+        arguments: Option<&rmcp::model::JsonObject>,
+    ) -> CallToolResult {
         let request_id = new_request_id();
         let outcome = tokio::time::timeout(self.settings.request_timeout, async {
             let call = ProxyCall::parse(arguments)?;
-            let request = call.into_request(&self.identity)?;
+            let request = call.into_request(identity)?;
             let intent = Intent {
                 request_id: request_id.clone(),
                 via: Via::Mcp,
@@ -156,10 +163,18 @@ impl ServerHandler for AegisMcp {
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
+        // Over streamable HTTP each request carries the identity the transport authenticated;
+        // over stdio it is the process's.
+        let identity = context
+            .extensions
+            .get::<http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<AgentIdentity>())
+            .unwrap_or(&self.identity)
+            .clone();
         Ok(self
-            .call(&request.name, request.arguments.as_ref())
+            .call(&identity, &request.name, request.arguments.as_ref())
             .await
             .into())
     }

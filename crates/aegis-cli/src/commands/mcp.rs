@@ -10,6 +10,7 @@ use zeroize::Zeroizing;
 use aegis_core::config::{ConfigEnum as _, McpTransport};
 use aegis_core::ledger::{EntryContent, SystemEvent, Via as LedgerVia};
 use aegis_engine::health::HealthInfo;
+use aegis_mcp::streamable_http::{HttpSettings, serve_http};
 use aegis_mcp::{AegisMcp, AgentIdentity, McpSettings};
 
 use crate::cli::{McpConfigArgs, McpHost, McpServeArgs};
@@ -36,16 +37,16 @@ pub(crate) fn serve_flags(args: &McpServeArgs) -> Vec<(&'static str, String)> {
 pub(crate) async fn serve(ctx: &Context, args: &McpServeArgs) -> Result<(), CliError> {
     init_logging(ctx);
     let config = &ctx.loaded.config;
-    let identity = agent_identity(ctx, args)?;
-    if config.mcp.transport != McpTransport::Stdio {
-        return Err(CliError::usage(
-            "the streamable-http transport is not available in this build yet",
-        )
-        .with_hint("use aegis mcp serve --transport stdio"));
-    }
+    let stdio = config.mcp.transport == McpTransport::Stdio;
+    // Over stdio the process has one identity; over HTTP every request brings its own.
+    let identity = if stdio {
+        agent_identity(ctx, args)?
+    } else {
+        AgentIdentity::anonymous()
+    };
     let mut engine = EngineRuntime::start(ctx, format!("mcp-{}", std::process::id())).await?;
     let require = config.gate.require_agent_auth;
-    if let Err(denial) = identity.authenticate(&engine.holder.load(), require) {
+    if stdio && let Err(denial) = identity.authenticate(&engine.holder.load(), require) {
         let hint = if identity.has_token() {
             "check the token, or issue a new one with aegis agent regenerate"
         } else {
@@ -58,6 +59,28 @@ pub(crate) async fn serve(ctx: &Context, args: &McpServeArgs) -> Result<(), CliE
         )
         .with_hint(hint));
     }
+    let listener = if stdio {
+        None
+    } else {
+        let addr = std::net::SocketAddr::new(config.mcp.bind, config.mcp.port);
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AddrInUse {
+                CliError::failure(
+                    "port_in_use",
+                    format!("Port {} is already in use", addr.port()),
+                )
+                .with_hint("use aegis mcp serve --port <other> or stop the other process")
+            } else {
+                CliError::failure("bind_failed", format!("cannot listen on {addr}: {e}"))
+            }
+        })?;
+        if !config.mcp.bind.is_loopback() {
+            output::warn(format!(
+                "the MCP server listens on {addr}, not on loopback; any host that can reach it can use your credentials"
+            ));
+        }
+        Some(listener)
+    };
     let settings = McpSettings {
         max_response_bytes: config.mcp.max_response_bytes,
         request_timeout: config.mcp.request_timeout,
@@ -82,11 +105,49 @@ pub(crate) async fn serve(ctx: &Context, args: &McpServeArgs) -> Result<(), CliE
     })?;
     let stop = CancellationToken::new();
     let reload = engine.spawn_reload(ctx, &stop);
-    tracing::info!(transport = "stdio", vault = %ctx.vault, "aegis mcp serving");
     let server = AegisMcp::new(engine.pipeline.clone(), settings.into(), identity);
-    let outcome = tokio::select! {
-        served = server.serve_stdio() => served.map_err(|e| CliError::failure("mcp_failed", e.to_string())),
-        () = terminated() => Ok(()),
+    let outcome = match listener {
+        None => {
+            tracing::info!(transport = "stdio", vault = %ctx.vault, "aegis mcp serving");
+            tokio::select! {
+                served = server.serve_stdio() => served.map_err(|e| CliError::failure("mcp_failed", e.to_string())),
+                () = terminated() => Ok(()),
+            }
+        }
+        Some(listener) => {
+            let bound = listener
+                .local_addr()
+                .map_err(|e| CliError::io("read", Path::new("listener"), &e))?;
+            output::line(format!(
+                "aegis mcp listening on http://{bound}/mcp (vault {})",
+                ctx.vault
+            ));
+            let mcp = &config.mcp;
+            let http = HttpSettings {
+                bind: mcp.bind,
+                allowed_hosts: mcp.allowed_hosts.clone(),
+                allowed_origins: mcp.allowed_origins.clone(),
+                max_sessions: usize::try_from(mcp.max_sessions).unwrap_or(usize::MAX),
+                max_request_bytes: usize::try_from(mcp.max_request_bytes).unwrap_or(usize::MAX),
+            };
+            let http_stop = CancellationToken::new();
+            let serving = serve_http(
+                listener,
+                engine.pipeline.clone(),
+                server.settings(),
+                http,
+                http_stop.clone(),
+            );
+            tokio::pin!(serving);
+            tokio::select! {
+                () = serving.as_mut() => {}
+                () = terminated() => {
+                    http_stop.cancel();
+                    serving.await;
+                }
+            }
+            Ok(())
+        }
     };
     engine.pipeline.begin_drain();
     stop.cancel();

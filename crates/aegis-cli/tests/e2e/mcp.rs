@@ -197,6 +197,25 @@ fn a_long_body_is_truncated_at_max_response_bytes_and_binary_comes_back_as_base6
 }
 
 #[test]
+fn a_call_running_past_mcp_request_timeout_is_upstream_timeout() {
+    let w = World::new();
+    w.add_bearer("gh", "github", SECRET);
+    w.append_config("mcp:\n  request_timeout: 300ms\n");
+    w.runtime.block_on(async {
+        let mcp = Mcp::start(&w.env, &[]).await;
+        let (is_error, result) = mcp
+            .call(
+                "aegis_proxy_request",
+                json!({"service": "github", "path": "/slow/2000"}),
+            )
+            .await;
+        assert!(is_error, "{result}");
+        assert_eq!(result["error"]["code"], "upstream_timeout");
+        mcp.stop().await;
+    });
+}
+
+#[test]
 fn denials_are_tool_errors_with_the_gate_codes_and_ledger_entries_via_mcp() {
     let w = World::new();
     w.add_bearer("gh", "github", SECRET);
@@ -524,4 +543,309 @@ fn mcp_config_prints_valid_json_for_each_host_without_the_master_key_or_a_token(
             }
         }
     }
+}
+
+/// A running `aegis mcp serve --transport streamable-http --port 0`; killed when dropped.
+struct HttpServer {
+    child: std::process::Child,
+    addr: String,
+}
+
+impl HttpServer {
+    fn start(env: &TestEnv) -> HttpServer {
+        use std::io::BufRead as _;
+        let mut child = env
+            .std_cmd([
+                "mcp",
+                "serve",
+                "--transport",
+                "streamable-http",
+                "--port",
+                "0",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn aegis mcp serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let (lines, received) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let _ = lines.send(line);
+            }
+        });
+        let line = received
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the listening line within 20s");
+        let addr = line
+            .strip_prefix("aegis mcp listening on http://")
+            .and_then(|rest| rest.split('/').next())
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        HttpServer { child, addr }
+    }
+
+    /// A new HTTP connection to the server, speaking as `token` (anonymous for `None`).
+    async fn connect(&self, token: Option<&str>) -> HttpMcp {
+        let stream = tokio::net::TcpStream::connect(&self.addr)
+            .await
+            .expect("connect");
+        let (sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .expect("HTTP handshake");
+        tokio::spawn(connection);
+        HttpMcp {
+            sender,
+            host: self.addr.clone(),
+            token: token.map(str::to_owned),
+            session: None,
+            next_id: 1,
+        }
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What one POST to `/mcp` answered: status, session header, and the JSON-RPC messages of its
+/// body (JSON or server-sent events).
+struct Answer {
+    status: u16,
+    session: Option<String>,
+    messages: Vec<Value>,
+}
+
+/// A minimal streamable HTTP MCP client on one keep-alive connection: JSON-RPC requests as
+/// POSTs to `/mcp`, with the session id and protocol version headers the transport requires.
+struct HttpMcp {
+    sender: hyper::client::conn::http1::SendRequest<http_body_util::Full<bytes::Bytes>>,
+    host: String,
+    token: Option<String>,
+    session: Option<String>,
+    next_id: u64,
+}
+
+impl HttpMcp {
+    async fn post(&mut self, message: &Value, extra: &[(&str, &str)]) -> Answer {
+        use http_body_util::BodyExt as _;
+        let mut request = http::Request::post("/mcp")
+            .header("host", &self.host)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream");
+        if let Some(token) = &self.token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        if let Some(session) = &self.session {
+            request = request
+                .header("mcp-session-id", session)
+                .header("mcp-protocol-version", PROTOCOL);
+        }
+        let mut request = request
+            .body(http_body_util::Full::new(bytes::Bytes::from(
+                message.to_string(),
+            )))
+            .expect("request");
+        for (name, value) in extra {
+            let name = http::HeaderName::from_bytes(name.as_bytes()).expect("header name");
+            let value = http::HeaderValue::from_str(value).expect("header value");
+            request.headers_mut().insert(name, value);
+        }
+        self.sender.ready().await.expect("connection ready");
+        let response = self.sender.send_request(request).await.expect("response");
+        let status = response.status().as_u16();
+        let session = response
+            .headers()
+            .get("mcp-session-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        let text = String::from_utf8_lossy(&body);
+        let messages = if text.trim_start().starts_with('{') {
+            vec![serde_json::from_str(&text).unwrap_or(Value::Null)]
+        } else {
+            text.lines()
+                .filter_map(|l| l.strip_prefix("data:"))
+                .filter_map(|d| serde_json::from_str(d.trim()).ok())
+                .collect()
+        };
+        Answer {
+            status,
+            session,
+            messages,
+        }
+    }
+
+    /// `initialize` then `notifications/initialized`; returns the initialize answer's status.
+    async fn initialize(&mut self) -> u16 {
+        let answer = self
+            .post(
+                &json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+                    "protocolVersion": PROTOCOL, "capabilities": {},
+                    "clientInfo": {"name": "aegis-e2e", "version": "1"}}}),
+                &[],
+            )
+            .await;
+        if answer.status != 200 {
+            return answer.status;
+        }
+        self.session = Some(answer.session.expect("initialize returns Mcp-Session-Id"));
+        let initialized = self
+            .post(
+                &json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+                &[],
+            )
+            .await;
+        assert_eq!(initialized.status, 202);
+        answer.status
+    }
+
+    /// `tools/call`; the HTTP status and the JSON-RPC result (if any).
+    async fn call(&mut self, tool: &str, arguments: Value) -> (u16, Option<Value>) {
+        let id = self.next_id;
+        self.next_id += 1;
+        let answer = self
+            .post(
+                &json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+                        "params": {"name": tool, "arguments": arguments}}),
+                &[],
+            )
+            .await;
+        let result = answer
+            .messages
+            .into_iter()
+            .find(|m| m["id"] == id)
+            .map(|m| m["result"].clone());
+        (answer.status, result)
+    }
+}
+
+const PROTOCOL: &str = "2025-06-18";
+
+#[test]
+fn ten_streamable_http_sessions_each_complete_a_hundred_calls() {
+    let w = World::new();
+    w.add_bearer("gh", "github", SECRET);
+    let server = HttpServer::start(&w.env);
+    w.runtime.block_on(async {
+        let mut sessions = tokio::task::JoinSet::new();
+        for session in 0..10 {
+            let mut client = server.connect(None).await;
+            sessions.spawn(async move {
+                assert_eq!(client.initialize().await, 200, "session {session}");
+                for call in 0..100 {
+                    let (status, result) = client
+                        .call(
+                            "aegis_proxy_request",
+                            json!({"service": "github", "path": format!("/echo/{session}/{call}")}),
+                        )
+                        .await;
+                    assert_eq!(status, 200, "session {session} call {call}");
+                    let result = result.expect("a result");
+                    assert_eq!(result["isError"], false, "{result}");
+                    assert_eq!(result["structuredContent"]["status"], 200, "{result}");
+                }
+            });
+        }
+        while let Some(done) = sessions.join_next().await {
+            done.expect("a session failed");
+        }
+    });
+    assert_eq!(w.upstream.request_count(), 1000);
+}
+
+#[test]
+fn streamable_http_checks_host_origin_identity_session_owner_cap_and_size() {
+    let w = World::new();
+    w.add_bearer("gh", "github", SECRET);
+    let alice = add_agent(&w, "alice");
+    let bob = add_agent(&w, "bob");
+    w.ok(&["agent", "grant", "--agent", "alice", "--credential", "gh"]);
+    w.append_config("mcp:\n  max_sessions: 2\n  max_request_bytes: 4096\n");
+    let server = HttpServer::start(&w.env);
+    w.runtime.block_on(async {
+        let initialize = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": PROTOCOL, "capabilities": {},
+            "clientInfo": {"name": "aegis-e2e", "version": "1"}}});
+        // DNS rebinding and browser pages are refused.
+        let mut probe = server.connect(None).await;
+        let foreign_host = probe.post(&initialize, &[("host", "evil.example")]).await;
+        assert_eq!(foreign_host.status, 403);
+        let mut probe = server.connect(None).await;
+        let origin = probe
+            .post(&initialize, &[("origin", "https://evil.example")])
+            .await;
+        assert_eq!(origin.status, 403);
+        // A token that is not an agent's.
+        let mut stranger = server
+            .connect(Some("aegis_0000000000000000000000000000000000000000000"))
+            .await;
+        let rejected = stranger.post(&initialize, &[]).await;
+        assert_eq!(rejected.status, 401);
+        assert_eq!(rejected.messages[0]["error"]["code"], "agent_auth_failed");
+
+        // Alice's session is hers: Bob gets 403 on it; her grants apply to her calls.
+        let mut as_alice = server.connect(Some(&alice)).await;
+        assert_eq!(as_alice.initialize().await, 200);
+        let (status, result) = as_alice
+            .call(
+                "aegis_proxy_request",
+                json!({"service": "github", "path": "/echo"}),
+            )
+            .await;
+        assert_eq!(status, 200);
+        assert_eq!(result.expect("result")["isError"], false);
+        let mut as_bob = server.connect(Some(&bob)).await;
+        as_bob.session = as_alice.session.clone();
+        let (status, _) = as_bob
+            .call(
+                "aegis_proxy_request",
+                json!({"service": "github", "path": "/echo"}),
+            )
+            .await;
+        assert_eq!(status, 403);
+        let mut bob_own = server.connect(Some(&bob)).await;
+        assert_eq!(bob_own.initialize().await, 200);
+        let (_, result) = bob_own
+            .call(
+                "aegis_proxy_request",
+                json!({"service": "github", "path": "/echo"}),
+            )
+            .await;
+        let result = result.expect("result");
+        assert_eq!(result["isError"], true);
+        assert!(
+            result.to_string().contains("credential_not_granted"),
+            "{result}"
+        );
+
+        // Two sessions exist: a third initialize is refused.
+        let mut third = server.connect(Some(&alice)).await;
+        assert_eq!(third.initialize().await, 429);
+
+        // A message above mcp.max_request_bytes.
+        let big = "x".repeat(8192);
+        let (status, _) = as_alice
+            .call(
+                "aegis_proxy_request",
+                json!({"service": "github", "path": "/echo", "body": big}),
+            )
+            .await;
+        assert_eq!(status, 413);
+    });
+    let shown = w.ok(&["ledger", "show", "--json", "--limit", "1000"]);
+    assert!(!shown.all_output().contains(&alice) && !shown.all_output().contains(&bob));
 }
