@@ -107,12 +107,13 @@ pub enum Denial {
         /// The cap.
         limit: u32,
     },
-    /// Inspection found a vault secret (or an unscannable encoding) in the outbound request.
+    /// Inspection found a vault secret or key format (or, in `redact` mode, PII inside an encoded
+    /// body, or an unscannable encoding) in the outbound request.
     #[error(
         "request blocked: {detector} found in {location}; remove it or set --body-inspection warn"
     )]
     BodyBlocked {
-        /// The detector that fired (`vault_secret`, `unscannable_encoding`).
+        /// The detector that fired (`aegis_core::inspect::Detector::name`).
         detector: &'static str,
         /// Where: `path`, `query`, `header:<name>` or `body`.
         location: String,

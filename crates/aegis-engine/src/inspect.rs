@@ -331,3 +331,126 @@ fn too_large(limit: u64) -> Denial {
 pub(crate) fn unscannable() -> Denial {
     blocked(&body_finding(Detector::UnscannableEncoding, 0))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+
+    use aegis_core::redact::RedactionSecret;
+
+    use super::*;
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(data).expect("compress");
+        encoder.finish().expect("compress")
+    }
+
+    fn set() -> RedactionSet {
+        RedactionSet::new(vec![RedactionSecret::new(b"inner-secret-0123", 0, "c")])
+    }
+
+    #[test]
+    fn a_bomb_decodes_to_at_most_the_limit() {
+        let bomb = gzip(&vec![0u8; 32 * 1024 * 1024]);
+        let (decoded, over) = decode_bounded(Encoding::Gzip, &bomb, 1024 * 1024).expect("gzip");
+        assert!(over);
+        assert_eq!(decoded.len(), 1024 * 1024);
+        let refused = inspect_buffered(
+            &set(),
+            Bytes::from(bomb),
+            Encoding::Gzip,
+            false,
+            1 << 20,
+            false,
+        );
+        assert!(matches!(refused, Err((Denial::BodyTooLarge { .. }, _))));
+    }
+
+    #[test]
+    fn a_secret_inside_gzip_is_found_and_the_original_bytes_kept() {
+        let packed = gzip(b"{\"x\":\"inner-secret-0123\"}");
+        let refused = inspect_buffered(
+            &set(),
+            Bytes::from(packed),
+            Encoding::Gzip,
+            false,
+            1 << 20,
+            false,
+        );
+        let Err((denial, findings)) = refused else {
+            panic!("not refused");
+        };
+        assert_eq!(denial.code(), "body_blocked");
+        assert_eq!(findings[0].offset, 6);
+        let clean = gzip(b"{\"x\":\"nothing here\"}");
+        let passed = inspect_buffered(
+            &set(),
+            Bytes::from(clean.clone()),
+            Encoding::Gzip,
+            true,
+            1 << 20,
+            false,
+        )
+        .map_err(|(d, _)| d)
+        .expect("clean");
+        assert_eq!(passed.body, clean);
+    }
+
+    #[test]
+    fn redact_masks_plain_bodies_and_refuses_pii_in_encoded_ones() {
+        let body = b"ssn 123-45-6789".to_vec();
+        let masked = inspect_buffered(
+            &set(),
+            Bytes::from(body.clone()),
+            Encoding::Identity,
+            true,
+            1 << 20,
+            false,
+        )
+        .map_err(|(d, _)| d)
+        .expect("masked");
+        assert_eq!(&masked.body[..], b"ssn ***-**-****");
+        assert_eq!(masked.findings[0].detector, Detector::UsSsn);
+        let refused = inspect_buffered(
+            &set(),
+            Bytes::from(gzip(&body)),
+            Encoding::Gzip,
+            true,
+            1 << 20,
+            false,
+        );
+        assert!(matches!(
+            refused,
+            Err((
+                Denial::BodyBlocked {
+                    detector: "us_ssn",
+                    ..
+                },
+                _
+            ))
+        ));
+    }
+
+    #[test]
+    fn a_corrupt_coding_is_unscannable() {
+        let refused = inspect_buffered(
+            &set(),
+            Bytes::from_static(b"not gzip"),
+            Encoding::Gzip,
+            false,
+            1 << 20,
+            false,
+        );
+        assert!(matches!(
+            refused,
+            Err((
+                Denial::BodyBlocked {
+                    detector: "unscannable_encoding",
+                    ..
+                },
+                _
+            ))
+        ));
+    }
+}
