@@ -289,6 +289,16 @@ fn denials_are_tool_errors_with_the_gate_codes_and_ledger_entries_via_mcp() {
     assert!(events.contains(&"mcp_started") && events.contains(&"mcp_stopped"));
 }
 
+/// One parity row: method, service, path, target host, body, expected code (or "allowed").
+type Row<'a> = (
+    &'a str,
+    &'a str,
+    &'a str,
+    Option<&'a str>,
+    Option<&'a str>,
+    &'a str,
+);
+
 #[test]
 fn one_table_of_requests_gets_the_same_decisions_and_ledger_fields_over_http_and_mcp() {
     let mut w = World::new();
@@ -308,8 +318,21 @@ fn one_table_of_requests_gets_the_same_decisions_and_ledger_fields_over_http_and
         ],
         "sk-readonly-credential-secret-7",
     );
+    w.add(
+        &[
+            "--name",
+            "guarded",
+            "--service",
+            "guarded",
+            "--domains",
+            &host,
+            "--body-inspection",
+            "block",
+        ],
+        "sk-guarded-credential-secret-5",
+    );
     let token = add_agent(&w, "bot");
-    for credential in ["gh", "ro"] {
+    for credential in ["gh", "ro", "guarded"] {
         w.ok(&[
             "agent",
             "grant",
@@ -323,38 +346,63 @@ fn one_table_of_requests_gets_the_same_decisions_and_ledger_fields_over_http_and
     std::fs::create_dir_all(&dir).expect("mkdir");
     std::fs::write(
         dir.join("bot.yaml"),
-        "agent: bot\nrules:\n  - name: gh\n    service: github\n    methods: [GET]\n    paths: [\"/echo.*\", \"/status/.*\"]\n  - name: ro\n    service: readonly\n    methods: [GET, POST]\n    paths: [\"/.*\"]\n",
+        "agent: bot\nrules:\n  - name: gh\n    service: github\n    methods: [GET]\n    paths: [\"/echo.*\", \"/status/.*\"]\n  - name: ro\n    service: readonly\n    methods: [GET, POST]\n    paths: [\"/.*\"]\n  - name: guarded\n    service: guarded\n    paths: [\"/.*\"]\n",
     )
     .expect("policy");
     w.env
         .set_env("AEGIS_GATE_POLICIES_DIR", dir.to_str().expect("utf-8"));
-    // (method, service, path, target host, expected code or "allowed")
-    let table: &[(&str, &str, &str, Option<&str>, &str)] = &[
-        ("GET", "github", "/echo", None, "allowed"),
-        ("GET", "github", "/status/404", None, "allowed"),
+    let leak = format!("{{\"note\":\"{SECRET}\"}}");
+    let table: &[Row<'_>] = &[
+        ("GET", "github", "/echo", None, None, "allowed"),
+        ("GET", "github", "/status/404", None, None, "allowed"),
         (
             "GET",
             "github",
             "/echo",
             Some("evil.example"),
+            None,
             "domain_blocked",
         ),
-        ("GET", "other", "/x", None, "credential_not_granted"),
-        ("POST", "readonly", "/x", None, "scope_denied"),
-        ("GET", "github", "/admin", None, "policy_denied"),
-        ("DELETE", "github", "/echo", None, "policy_denied"),
-        ("GET", "nosuch", "/x", None, "unknown_service"),
+        ("GET", "other", "/x", None, None, "credential_not_granted"),
+        ("POST", "readonly", "/x", None, None, "scope_denied"),
+        ("GET", "github", "/admin", None, None, "policy_denied"),
+        ("DELETE", "github", "/echo", None, None, "policy_denied"),
+        ("GET", "nosuch", "/x", None, None, "unknown_service"),
+        (
+            "POST",
+            "guarded",
+            "/echo",
+            None,
+            Some("{\"note\":\"fine\"}"),
+            "allowed",
+        ),
+        (
+            "POST",
+            "guarded",
+            "/echo",
+            None,
+            Some(leak.as_str()),
+            "body_blocked",
+        ),
     ];
 
     let mut gate = Gate::start(&w.env, &[]);
     let mut over_http = Vec::new();
-    for (method, service, path, target, _) in table {
+    for (method, service, path, target, body, _) in table {
         let url = format!("{}/{service}{path}", gate.base);
         let agent = format!("X-Aegis-Agent: {token}");
         let target_header = target.map(|t| format!("X-Target-Host: {t}"));
         let mut args = vec!["-X", method, "-H", agent.as_str()];
         if let Some(h) = &target_header {
             args.extend(["-H", h.as_str()]);
+        }
+        if let Some(body) = body {
+            args.extend([
+                "-H",
+                "Content-Type: application/json",
+                "--data-binary",
+                body,
+            ]);
         }
         args.push(&url);
         let response = curl(&args);
@@ -374,10 +422,13 @@ fn one_table_of_requests_gets_the_same_decisions_and_ledger_fields_over_http_and
     let over_mcp = w.runtime.block_on(async {
         let mcp = Mcp::start(&w.env, &[("AEGIS_AGENT_TOKEN", token.as_str())]).await;
         let mut decisions = Vec::new();
-        for (method, service, path, target, _) in table {
+        for (method, service, path, target, body, _) in table {
             let mut arguments = json!({"service": service, "path": path, "method": method});
             if let Some(target) = target {
                 arguments["target_host"] = json!(target);
+            }
+            if let Some(body) = body {
+                arguments["body"] = json!(body);
             }
             let (is_error, result) = mcp.call("aegis_proxy_request", arguments).await;
             decisions.push(if is_error {
@@ -389,7 +440,7 @@ fn one_table_of_requests_gets_the_same_decisions_and_ledger_fields_over_http_and
         mcp.stop().await;
         decisions
     });
-    let expected: Vec<&str> = table.iter().map(|row| row.4).collect();
+    let expected: Vec<&str> = table.iter().map(|row| row.5).collect();
     assert_eq!(over_http, expected, "HTTP decisions");
     assert_eq!(over_mcp, expected, "MCP decisions");
 
