@@ -151,7 +151,7 @@ impl RequestAudit {
             .map(|finding| {
                 serde_json::json!({
                     "detector": finding.detector.name(),
-                    "location": finding.location.to_string(),
+                    "location": bounded_location(finding),
                     "offset": finding.offset,
                 })
             })
@@ -263,6 +263,22 @@ impl Drop for RequestAudit {
     }
 }
 
+/// A finding's location for the ledger, with a header name cut to 64 bytes: twenty findings
+/// under long agent-chosen header names must not push `detail` past its 4 KiB bound (which would
+/// replace it, findings and all, with a truncation marker).
+fn bounded_location(finding: &Finding) -> String {
+    let mut location = finding.location.to_string();
+    let mut end = location.len().min(LOCATION_MAX_BYTES);
+    while !location.is_char_boundary(end) {
+        end -= 1;
+    }
+    location.truncate(end);
+    location
+}
+
+/// `header:` and 64 bytes of the name.
+const LOCATION_MAX_BYTES: usize = 7 + 64;
+
 fn elapsed_ms(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
@@ -337,5 +353,38 @@ impl<B: Body> Drop for AuditedBody<B> {
     fn drop(&mut self) {
         // Ended normally (finished), or the agent went away / the stream failed.
         self.complete();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aegis_core::inspect::{Detector, Location};
+
+    use super::*;
+
+    #[test]
+    fn twenty_findings_under_long_header_names_stay_in_the_detail() {
+        let mut audit = RequestAudit::new("id", Via::Gate, "i", "GET", "/svc/x");
+        let findings: Vec<Finding> = (0..25)
+            .map(|i| Finding {
+                offset: i,
+                detector: Detector::AwsAccessKey,
+                location: Location::Header(format!("x-{}-{i}", "n".repeat(500))),
+            })
+            .collect();
+        audit.findings(&findings);
+        let entry = audit.denied(&Denial::BodyBlocked {
+            detector: "aws_access_key",
+            location: "header:x".to_owned(),
+        });
+        let kept = entry.detail()["findings"]
+            .as_array()
+            .expect("findings")
+            .len();
+        assert_eq!(kept, MAX_FINDINGS);
+        let location = entry.detail()["findings"][0]["location"]
+            .as_str()
+            .expect("location");
+        assert_eq!(location.len(), LOCATION_MAX_BYTES);
     }
 }
