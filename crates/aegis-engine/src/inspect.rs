@@ -118,10 +118,11 @@ pub(crate) fn inspect_buffered(
     let decoded: Option<Vec<u8>> = if encoding == Encoding::Identity {
         None
     } else {
-        let (decoded, over) = decode_bounded(encoding, &body, limit_bytes).map_err(|()| {
-            let finding = body_finding(Detector::UnscannableEncoding, 0);
-            (blocked(&finding), vec![finding])
-        })?;
+        let (decoded, over) =
+            decode_bounded(encoding, &body, limit_bytes, !truncated).map_err(|()| {
+                let finding = body_finding(Detector::UnscannableEncoding, 0);
+                (blocked(&finding), vec![finding])
+            })?;
         if over && !pass_oversize {
             return Err((too_large(limit), Vec::new()));
         }
@@ -298,10 +299,17 @@ where
     }
 }
 
-/// Decodes at most `limit` bytes of a whole encoded body, reading through a fixed buffer so a
+/// Decodes at most `limit` bytes of an encoded body, reading through a fixed buffer so a
 /// compression bomb never costs more than `limit` bytes of memory. Returns the decoded bytes
-/// and whether there was more.
-fn decode_bounded(encoding: Encoding, input: &[u8], limit: usize) -> Result<(Vec<u8>, bool), ()> {
+/// and whether there was more. When `input` is only the start of the body (oversize bodies
+/// passed with their prefix scanned), the stream ending early is not an error: what decoded so
+/// far is the scanned prefix.
+fn decode_bounded(
+    encoding: Encoding,
+    input: &[u8],
+    limit: usize,
+    complete: bool,
+) -> Result<(Vec<u8>, bool), ()> {
     let mut reader: Box<dyn std::io::Read + '_> = match encoding {
         Encoding::Identity => return Ok((input.to_vec(), false)),
         Encoding::Gzip => Box::new(flate2::read::MultiGzDecoder::new(input)),
@@ -310,12 +318,12 @@ fn decode_bounded(encoding: Encoding, input: &[u8], limit: usize) -> Result<(Vec
     };
     let mut out = Vec::new();
     let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
-    reader
-        .by_ref()
-        .take(cap)
-        .read_to_end(&mut out)
-        .map_err(|_| ())?;
-    let over = out.len() > limit;
+    // On an error `read_to_end` keeps what it had decoded.
+    let read = reader.by_ref().take(cap).read_to_end(&mut out);
+    if read.is_err() && complete {
+        return Err(());
+    }
+    let over = out.len() > limit || read.is_err();
     out.truncate(limit);
     Ok((out, over))
 }
@@ -353,7 +361,8 @@ mod tests {
     #[test]
     fn a_bomb_decodes_to_at_most_the_limit() {
         let bomb = gzip(&vec![0u8; 32 * 1024 * 1024]);
-        let (decoded, over) = decode_bounded(Encoding::Gzip, &bomb, 1024 * 1024).expect("gzip");
+        let (decoded, over) =
+            decode_bounded(Encoding::Gzip, &bomb, 1024 * 1024, true).expect("gzip");
         assert!(over);
         assert_eq!(decoded.len(), 1024 * 1024);
         let refused = inspect_buffered(
@@ -430,6 +439,31 @@ mod tests {
                 _
             ))
         ));
+    }
+
+    #[test]
+    fn an_oversize_encoded_body_passed_on_has_its_decoded_prefix_scanned() {
+        let mut text = b"{\"x\":\"inner-secret-0123\"}".to_vec();
+        text.extend((0..200_000u32).flat_map(|i| i.to_le_bytes()));
+        let packed = gzip(&text);
+        let prefix = Bytes::copy_from_slice(&packed[..packed.len() / 2]);
+        let refused = inspect_buffered(&set(), prefix, Encoding::Gzip, false, 1024, true);
+        assert!(matches!(
+            refused,
+            Err((
+                Denial::BodyBlocked {
+                    detector: "vault_secret",
+                    ..
+                },
+                _
+            ))
+        ));
+        let clean = gzip(&vec![7u8; 1 << 20]);
+        let prefix = Bytes::copy_from_slice(&clean[..clean.len() / 2]);
+        let passed = inspect_buffered(&set(), prefix, Encoding::Gzip, false, 64, true)
+            .map_err(|(d, _)| d)
+            .expect("passed");
+        assert!(passed.truncated);
     }
 
     #[test]
