@@ -128,8 +128,8 @@ pub(crate) struct McpServeArgs {
     #[arg(long, short = 'p')]
     pub(crate) port: Option<u16>,
     /// Agent token (visible in process lists: prefer AEGIS_AGENT_TOKEN or --agent-token-file)
-    #[arg(long, value_name = "TOKEN")]
-    pub(crate) agent_token: Option<String>,
+    #[arg(long, value_name = "TOKEN", value_parser = parse_secret_token)]
+    pub(crate) agent_token: Option<secrecy::SecretString>,
     /// File holding the agent token (mode 0600)
     #[arg(long, value_name = "PATH")]
     pub(crate) agent_token_file: Option<PathBuf>,
@@ -598,6 +598,12 @@ fn parse_credential_name(text: &str) -> Result<CredentialName, String> {
 
 fn parse_agent_name(text: &str) -> Result<AgentName, String> {
     AgentName::parse(text).map_err(|e| e.to_string())
+}
+
+/// A token given on the command line, held as a secret from the moment it is parsed (so `Debug`
+/// of the parsed arguments shows `[REDACTED]`).
+fn parse_secret_token(text: &str) -> Result<secrecy::SecretString, String> {
+    Ok(secrecy::SecretString::from(text))
 }
 
 fn parse_service(text: &str) -> Result<ServiceName, String> {

@@ -169,7 +169,7 @@ fn agent_identity(ctx: &Context, args: &McpServeArgs) -> Result<AgentIdentity, C
         output::warn(
             "--agent-token is visible in process lists; prefer AEGIS_AGENT_TOKEN_FILE or AEGIS_AGENT_TOKEN",
         );
-        return Ok(AgentIdentity::from_token(SecretString::from(token.clone())));
+        return Ok(AgentIdentity::from_token(token.clone()));
     }
     if let Some(token) = ctx.env.get("AEGIS_AGENT_TOKEN") {
         return Ok(AgentIdentity::from_token(SecretString::from(token.clone())));
