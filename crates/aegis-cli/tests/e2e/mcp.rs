@@ -419,9 +419,10 @@ fn one_table_of_requests_gets_the_same_decisions_and_ledger_fields_over_http_and
         gate.output()
     );
 
-    let over_mcp = w.runtime.block_on(async {
+    let (over_mcp, over_mcp_text) = w.runtime.block_on(async {
         let mcp = Mcp::start(&w.env, &[("AEGIS_AGENT_TOKEN", token.as_str())]).await;
         let mut decisions = Vec::new();
+        let mut texts = String::new();
         for (method, service, path, target, body, _) in table {
             let mut arguments = json!({"service": service, "path": path, "method": method});
             if let Some(target) = target {
@@ -431,6 +432,7 @@ fn one_table_of_requests_gets_the_same_decisions_and_ledger_fields_over_http_and
                 arguments["body"] = json!(body);
             }
             let (is_error, result) = mcp.call("aegis_proxy_request", arguments).await;
+            texts.push_str(&result.to_string());
             decisions.push(if is_error {
                 result["error"]["code"].as_str().expect("code").to_owned()
             } else {
@@ -438,9 +440,13 @@ fn one_table_of_requests_gets_the_same_decisions_and_ledger_fields_over_http_and
             });
         }
         mcp.stop().await;
-        decisions
+        (decisions, texts)
     });
     let expected: Vec<&str> = table.iter().map(|row| row.5).collect();
+    assert!(
+        !over_mcp_text.contains(SECRET),
+        "the secret reached an MCP result"
+    );
     assert_eq!(over_http, expected, "HTTP decisions");
     assert_eq!(over_mcp, expected, "MCP decisions");
 
@@ -816,6 +822,28 @@ fn ten_streamable_http_sessions_each_complete_a_hundred_calls() {
         }
     });
     assert_eq!(w.upstream.request_count(), 1000);
+    // SIGTERM stops the server cleanly and the stop is recorded.
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let mut server = server;
+    let exited = aegis_test_support::wait_for(
+        "mcp serve to exit after SIGTERM",
+        Duration::from_secs(20),
+        || server.child.try_wait().ok().flatten(),
+    );
+    assert!(exited.success(), "exit status {exited}");
+    let system = w.ok(&["ledger", "show", "--system", "--json"]).json();
+    assert!(
+        system
+            .as_array()
+            .expect("array")
+            .iter()
+            .any(|e| e["event"] == "mcp_stopped"),
+        "{system}"
+    );
 }
 
 #[test]
