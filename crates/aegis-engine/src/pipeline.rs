@@ -171,12 +171,13 @@ impl Pipeline {
             .path_and_query()
             .map_or("/", |p| p.as_str())
             .to_owned();
-        let via = match intent.via {
-            Via::Gate => aegis_core::ledger::Via::Gate,
-            Via::Mcp => aegis_core::ledger::Via::Mcp,
-        };
-        let mut audit =
-            RequestAudit::new(&intent.request_id, via, &self.instance, &method, &target);
+        let mut audit = RequestAudit::new(
+            &intent.request_id,
+            ledger_via(intent.via),
+            &self.instance,
+            &method,
+            &target,
+        );
         match self.handle_inner(intent, &mut audit).await {
             Ok(response) => {
                 if audit.slot.is_none() {
@@ -186,29 +187,61 @@ impl Pipeline {
                 Ok(response.map(|body| AuditedBody::new(body, audit, status).boxed_unsync()))
             }
             Err(denial) => {
-                // Refused before the checks named the service: take it from the route, if any.
-                // (Only on this path, so allowed requests parse their route once.)
-                if !audit.has_service()
-                    && let Ok(route) = checks::route::parse_route(&method, &target)
-                {
-                    audit.service(route.service);
-                }
-                let entry = audit.denied(&denial);
-                if let Some(slot) = audit.slot.take() {
-                    slot.commit(entry);
-                } else if let Some(writer) = &self.ledger {
-                    let recorded = if self.strict {
-                        writer.record_durable(entry).await.is_ok()
-                    } else {
-                        writer.record(entry).await.is_ok()
-                    };
-                    if !recorded {
-                        return Err(Denial::LedgerUnavailable);
-                    }
-                }
+                self.record_denial(&mut audit, &method, &target, &denial)
+                    .await?;
                 Err(denial)
             }
         }
+    }
+
+    /// Records a request its front door refused before it could become an [`Intent`] (an MCP
+    /// tool call whose arguments do not make a request): one `blocked` entry, like the one for a
+    /// gate request refused at step 1 (so, like it, without an agent: authentication is step 2).
+    ///
+    /// # Errors
+    /// [`Denial::LedgerUnavailable`] when the entry could not be recorded in time.
+    pub async fn record_refusal(
+        &self,
+        via: Via,
+        request_id: &str,
+        method: &str,
+        target: &str,
+        denial: &Denial,
+    ) -> Result<(), Denial> {
+        let mut audit =
+            RequestAudit::new(request_id, ledger_via(via), &self.instance, method, target);
+        self.record_denial(&mut audit, method, target, denial).await
+    }
+
+    /// Writes the entry of a refused or failed request (through its reserved slot when it has
+    /// one), with the service taken from the route when the checks had not named it yet.
+    async fn record_denial(
+        &self,
+        audit: &mut RequestAudit,
+        method: &str,
+        target: &str,
+        denial: &Denial,
+    ) -> Result<(), Denial> {
+        // Only on this path, so allowed requests parse their route once.
+        if !audit.has_service()
+            && let Ok(route) = checks::route::parse_route(method, target)
+        {
+            audit.service(route.service);
+        }
+        let entry = audit.denied(denial);
+        if let Some(slot) = audit.slot.take() {
+            slot.commit(entry);
+        } else if let Some(writer) = &self.ledger {
+            let recorded = if self.strict {
+                writer.record_durable(entry).await.is_ok()
+            } else {
+                writer.record(entry).await.is_ok()
+            };
+            if !recorded {
+                return Err(Denial::LedgerUnavailable);
+            }
+        }
+        Ok(())
     }
 
     async fn handle_inner<B>(
@@ -645,6 +678,14 @@ struct Shaped {
     whole: bool,
     /// Set when the upstream's body stalled past the idle deadline.
     stalled: Arc<AtomicBool>,
+}
+
+/// The ledger's name for a front door.
+fn ledger_via(via: Via) -> aegis_core::ledger::Via {
+    match via {
+        Via::Gate => aegis_core::ledger::Via::Gate,
+        Via::Mcp => aegis_core::ledger::Via::Mcp,
+    }
 }
 
 /// Keeps the agent's in-flight place until the response body has been sent (or dropped).

@@ -228,6 +228,23 @@ fn is_dropped(name: &HeaderName) -> bool {
     DROPPED_HEADERS.contains(&name) || name.starts_with("x-aegis-")
 }
 
+/// The method and `/{service}{path}` target a call's arguments describe, as well as they can
+/// be read, for the ledger entry of a call refused before it became a request.
+pub(crate) fn described(arguments: Option<&Map<String, Value>>) -> (String, String) {
+    let text = |key: &str| {
+        arguments
+            .and_then(|args| args.get(key))
+            .and_then(Value::as_str)
+    };
+    let method = text("method").map_or_else(|| "GET".to_owned(), str::to_ascii_uppercase);
+    let target = match (text("service"), text("path")) {
+        (Some(service), Some(path)) if path.starts_with('/') => format!("/{service}{path}"),
+        (Some(service), _) => format!("/{service}"),
+        _ => "/".to_owned(),
+    };
+    (method, target)
+}
+
 fn required_string<'a>(args: &'a Map<String, Value>, key: &str) -> Result<&'a str, Denial> {
     optional_string(args, key)?.ok_or_else(|| Denial::bad_request(format!("{key} is required")))
 }

@@ -17,7 +17,7 @@ use aegis_engine::{Intent, Pipeline, Via};
 
 use crate::error::McpError;
 use crate::identity::AgentIdentity;
-use crate::proxy::{ProxyCall, response_object};
+use crate::proxy::{ProxyCall, described, response_object};
 use crate::services::usable_services;
 use crate::tool_error::{denial_object, denial_result};
 use crate::tools;
@@ -119,8 +119,19 @@ impl AegisMcp {
     ) -> CallToolResult {
         let request_id = new_request_id();
         let outcome = tokio::time::timeout(self.settings.request_timeout, async {
-            let call = ProxyCall::parse(arguments)?;
-            let request = call.into_request(identity)?;
+            // Arguments that make no request are refused here, and recorded as the gate
+            // records a request it cannot parse.
+            let request =
+                match ProxyCall::parse(arguments).and_then(|call| call.into_request(identity)) {
+                    Ok(request) => request,
+                    Err(denial) => {
+                        let (method, target) = described(arguments);
+                        self.pipeline
+                            .record_refusal(Via::Mcp, &request_id, &method, &target, &denial)
+                            .await?;
+                        return Err(denial);
+                    }
+                };
             let intent = Intent {
                 request_id: request_id.clone(),
                 via: Via::Mcp,

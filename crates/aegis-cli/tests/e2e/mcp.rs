@@ -260,22 +260,26 @@ fn denials_are_tool_errors_with_the_gate_codes_and_ledger_entries_via_mcp() {
         assert_eq!(listed, ["gh"]);
         mcp.stop().await;
     });
-    // bad_request is refused before routing, like a malformed gate target; the others are
-    // recorded with the agent's name.
-    let entries = requests_via(&w, "mcp", 4);
+    // Every refusal is recorded, bad arguments too (as a gate request refused at step 1, so
+    // without an agent); the checks' refusals name the agent.
+    let entries = requests_via(&w, "mcp", 5);
     let codes: Vec<&str> = entries
         .iter()
         .filter_map(|e| e["denial_code"].as_str())
         .collect();
     assert_eq!(
-        &codes[..4],
+        &codes[..5],
         [
             "domain_blocked",
             "domain_blocked",
             "credential_not_granted",
-            "unknown_service"
+            "unknown_service",
+            "bad_request"
         ]
     );
+    assert_eq!(entries[4]["path"], "/github");
+    assert_eq!(entries[4]["service"], "github");
+    assert_eq!(entries[4]["via"], "mcp");
     assert!(entries.iter().take(3).all(|e| e["agent"] == "bot"));
     let shown = w.ok(&["ledger", "show", "--json", "--limit", "1000"]);
     assert!(!shown.all_output().contains(&token), "token in the ledger");
