@@ -13,6 +13,7 @@ mod e2e {
     mod init;
     mod ledger;
     mod mcp;
+    mod mcp_sdk;
     mod policy;
     mod policy_gate;
     mod policy_replay;
