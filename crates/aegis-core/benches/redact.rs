@@ -8,37 +8,12 @@
 
 use std::hint::black_box;
 
-use aegis_core::redact::{RedactionSecret, RedactionSet};
+use aegis_core::redact::RedactionSet;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
+mod common;
+
 const BODY: usize = 64 * 1024;
-
-/// `sk-bench-` and 36 pseudo-random hex digits (splitmix64), like bench/gate_load.sh's keys.
-fn secrets(count: usize) -> Vec<RedactionSecret> {
-    let mut state = 0x5eed_u64;
-    let mut next = || {
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    };
-    (0..count)
-        .map(|i| {
-            let hex: String = (0..36)
-                .map(|_| char::from(b"0123456789abcdef"[usize::try_from(next() % 16).unwrap_or(0)]))
-                .collect();
-            RedactionSecret::new(format!("sk-bench-{hex}").as_bytes(), i, &format!("key-{i}"))
-        })
-        .collect()
-}
-
-fn prose() -> Vec<u8> {
-    let text = "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"Summarise the \
-        open issues in the repository and list which ones mention the token refresh, the \
-        password reset flow or the API key rotation.\"}],\"temperature\":0.2}\n";
-    text.as_bytes().iter().copied().cycle().take(BODY).collect()
-}
 
 fn hex() -> Vec<u8> {
     let line = b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\n";
@@ -46,11 +21,11 @@ fn hex() -> Vec<u8> {
 }
 
 fn scan(c: &mut Criterion) {
-    let bodies = [("prose", prose()), ("hex", hex())];
+    let bodies = [("prose", common::prose(BODY)), ("hex", hex())];
     let mut group = c.benchmark_group("redact_scan_64k");
     group.throughput(Throughput::Bytes(BODY as u64));
     for count in [6, 1_000] {
-        let set = RedactionSet::try_new(secrets(count)).expect("builds");
+        let set = RedactionSet::try_new(common::secrets(count)).expect("builds");
         for (name, body) in &bodies {
             group.bench_function(format!("{count}_secrets_{name}"), |b| {
                 b.iter(|| {

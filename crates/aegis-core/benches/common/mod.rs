@@ -1,0 +1,34 @@
+//! Inputs the scan benchmarks (`redact`, `inspect`) share: the same 1,000 pseudo-random vault
+//! secrets and the same JSON prose, so their figures compare.
+
+use aegis_core::redact::RedactionSecret;
+
+/// `count` secrets `sk-bench-` followed by 36 pseudo-random hex digits (splitmix64), like
+/// bench/gate_load.sh's keys; owner `i`, label `key-i`.
+pub(crate) fn secrets(count: usize) -> Vec<RedactionSecret> {
+    let mut state = 0x5eed_u64;
+    let mut next = || {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    (0..count)
+        .map(|i| {
+            let hex: String = (0..36)
+                .map(|_| char::from(b"0123456789abcdef"[usize::try_from(next() % 16).unwrap_or(0)]))
+                .collect();
+            RedactionSecret::new(format!("sk-bench-{hex}").as_bytes(), i, &format!("key-{i}"))
+        })
+        .collect()
+}
+
+/// `len` bytes of a chat-completion request body repeated: prose with the words token,
+/// password and key, and no secret.
+pub(crate) fn prose(len: usize) -> Vec<u8> {
+    let text = "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"Summarise the \
+        open issues in the repository and list which ones mention the token refresh, the \
+        password reset flow or the API key rotation.\"}],\"temperature\":0.2}\n";
+    text.as_bytes().iter().copied().cycle().take(len).collect()
+}
