@@ -607,13 +607,15 @@ fn mcp_config_prints_valid_json_for_each_host_without_the_master_key_or_a_token(
 }
 
 /// A running `aegis mcp serve --transport streamable-http --port 0`; killed when dropped.
-struct HttpServer {
+pub(super) struct HttpServer {
     child: std::process::Child,
-    addr: String,
+    /// `127.0.0.1:PORT`; the endpoint is `http://{addr}/mcp`.
+    pub(super) addr: String,
 }
 
 impl HttpServer {
-    fn start(env: &TestEnv) -> HttpServer {
+    /// Starts the server for `env`'s vault and waits for its listening line.
+    pub(super) fn start(env: &TestEnv) -> HttpServer {
         use std::io::BufRead as _;
         let mut child = env
             .std_cmd([

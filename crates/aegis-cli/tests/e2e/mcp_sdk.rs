@@ -3,10 +3,7 @@
 //! `tests/mcp_sdk/client.py`. When the SDK is not importable, the test installs the pinned
 //! version into Cargo's test temp directory with pip (and fails, saying so, if it cannot).
 
-use std::io::BufRead as _;
-use std::process::Stdio;
-use std::time::Duration;
-
+use super::mcp::HttpServer;
 use super::support::World;
 
 const SECRET: &str = "sk-mcp-sdk-secret-0123456789abcdef";
@@ -20,39 +17,8 @@ fn the_official_python_sdk_lists_the_tools_and_calls_through_the_pipeline_over_h
     let token = run.json()["token"].as_str().expect("token").to_owned();
     w.ok(&["agent", "grant", "--agent", "bot", "--credential", "gh"]);
 
-    let mut server = w
-        .env
-        .std_cmd([
-            "mcp",
-            "serve",
-            "--transport",
-            "streamable-http",
-            "--port",
-            "0",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn aegis mcp serve");
-    let stdout = server.stdout.take().expect("stdout");
-    let (lines, received) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            let _ = lines.send(line);
-        }
-    });
-    let line = received
-        .recv_timeout(Duration::from_secs(20))
-        .expect("the listening line within 20 s");
-    let url = line
-        .strip_prefix("aegis mcp listening on ")
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
+    let server = HttpServer::start(&w.env);
+    let url = format!("http://{}/mcp", server.addr);
 
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp_sdk/client.py");
     let out = std::process::Command::new("python3")
@@ -62,8 +28,7 @@ fn the_official_python_sdk_lists_the_tools_and_calls_through_the_pipeline_over_h
         .env("PYTHONPATH", &python_path)
         .output()
         .expect("run the SDK client");
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
