@@ -9,6 +9,15 @@ use super::support::{Curl, Gate, World, curl};
 
 const SECRET: &str = "sk-policy-gate-secret-0123456789";
 
+/// A vault with credential `gh` for service `github` and agent `bot` granted it: the world and
+/// bot's token.
+fn bot_world() -> (World, String) {
+    let w = World::new();
+    w.add_bearer("gh", "github", SECRET);
+    let bot = agent(&w, "bot");
+    (w, bot)
+}
+
 /// `agent add --json`, the token it printed, and a grant of `gh`.
 fn agent(w: &World, name: &str) -> String {
     let run = w.ok(&["agent", "add", "--name", name, "--json"]);
@@ -67,9 +76,7 @@ fn requests(w: &World, count: usize) -> Vec<serde_json::Value> {
 
 #[test]
 fn an_enforced_policy_allows_its_rules_only_and_leaves_others_to_their_grants() {
-    let w = World::new();
-    w.add_bearer("gh", "github", SECRET);
-    let bot = agent(&w, "bot");
+    let (w, bot) = bot_world();
     let free = agent(&w, "free");
     let dir = policies(&w, READ_ONLY);
     let gate = w.gate(&["--policies-dir", dir.to_str().expect("utf-8")]);
@@ -132,9 +139,7 @@ fn an_enforced_policy_allows_its_rules_only_and_leaves_others_to_their_grants() 
 
 #[test]
 fn dry_run_forwards_and_records_would_block_with_the_code_and_rule() {
-    let w = World::new();
-    w.add_bearer("gh", "github", SECRET);
-    let bot = agent(&w, "bot");
+    let (w, bot) = bot_world();
     let dir = policies(&w, READ_ONLY);
     let gate = w.gate(&[
         "--policies-dir",
@@ -178,9 +183,7 @@ fn dry_run_forwards_and_records_would_block_with_the_code_and_rule() {
 
 #[test]
 fn policy_files_reload_on_change_and_sighup_and_a_broken_file_keeps_the_last_good_set() {
-    let w = World::new();
-    w.add_bearer("gh", "github", SECRET);
-    let bot = agent(&w, "bot");
+    let (w, bot) = bot_world();
     let dir = policies(&w, READ_ONLY);
     let gate = w.gate(&[
         "--policies-dir",
@@ -261,9 +264,7 @@ fn policy_files_reload_on_change_and_sighup_and_a_broken_file_keeps_the_last_goo
 #[test]
 fn the_gate_refuses_to_start_on_invalid_policy_files_and_require_policy_denies_agents_without_one()
 {
-    let w = World::new();
-    w.add_bearer("gh", "github", SECRET);
-    let bot = agent(&w, "bot");
+    let (w, bot) = bot_world();
     let free = agent(&w, "free");
     let dir = policies(&w, "agent: bot\nrules: []\nextra: 1\n");
     let run = w.env.run(
