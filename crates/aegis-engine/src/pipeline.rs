@@ -353,9 +353,9 @@ impl Pipeline {
             let now_ms = u64::try_from(now.as_millis()).unwrap_or(0);
             self.limits.prune(&snapshot, || rule_limits(&snapshot));
             if let Err(refused) = self.limits.admit(&applying, now_ms)? {
-                let rule = matches!(refused.key, LimitKey::Rule(..))
-                    .then(|| rule_limit.map(|(_, name)| name))
-                    .flatten();
+                let rule = rule_limit
+                    .filter(|_| matches!(refused.key, LimitKey::Rule(..)))
+                    .map(|(_, name)| name);
                 audit.limited_by(refused.key.kind(), rule);
                 return Err(refused.into());
             }
@@ -367,13 +367,12 @@ impl Pipeline {
                 audit.limited_by("policy", Some(name));
             }
         }
-        let in_flight = match agent {
-            Some(agent) => Some(
+        let in_flight = agent
+            .map(|a| {
                 self.limits
-                    .enter(agent.id, self.settings.max_concurrent_per_agent)?,
-            ),
-            None => None,
-        };
+                    .enter(a.id, self.settings.max_concurrent_per_agent)
+            })
+            .transpose()?;
         // Step 9: inspection of what would be forwarded.
         inject::strip_agent_headers(&mut parts.headers, credential);
         let mode = credential.body_inspection;
