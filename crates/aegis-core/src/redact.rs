@@ -2,16 +2,18 @@
 //! header values and bodies, and replacing it.
 //!
 //! [`RedactionSet`] is built once per snapshot from all vault secrets: one leftmost-longest
-//! Aho-Corasick automaton over every form of every secret, so overlapping forms resolve to the
-//! longest. A match of the credential injected into the request becomes
-//! `[REDACTED:<credential name>]`, any other match `[REDACTED]`. [`RedactionSet::redact`]
-//! handles whole values; [`Redactor`] handles a body chunk by chunk with the same output.
+//! search over every form of every secret (a hashed-anchor filter, `form_search`), so
+//! overlapping forms resolve to the longest. A match of the credential injected into the
+//! request becomes `[REDACTED:<credential name>]`, any other match `[REDACTED]`.
+//! [`RedactionSet::redact`] handles whole values; [`Redactor`] handles a body chunk by chunk
+//! with the same output.
 //! Deriving the forms lives in [`SecretForms`]; decoding bodies, metrics and the ledger
 //! are aegis-engine's job.
 //!
-//! The automaton necessarily keeps copies of the forms in memory that are not zeroized on drop;
-//! it lives as long as the snapshot, like the decrypted secrets themselves.
+//! The searcher keeps its copies of the forms in zeroized memory; it lives as long as the
+//! snapshot, like the decrypted secrets themselves.
 
+mod form_search;
 mod forms;
 mod stream;
 
@@ -19,12 +21,9 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
-
-/// Largest total length of forms compiled into a DFA (beyond it the builder decides): about
-/// 64 KiB of patterns, a few hundred secrets, a table of a few MiB.
-const DFA_MAX_PATTERN_BYTES: usize = 64 * 1024;
 use zeroize::Zeroizing;
+
+use form_search::FormSearcher;
 
 pub use forms::{Base64Alphabet, FormKind, JsonStyle, MIN_SECRET_LEN, SecretForms};
 pub use stream::Redactor;
@@ -41,10 +40,10 @@ pub struct RedactionSecret {
     pub label: String,
 }
 
-/// Every form of every vault secret, compiled into one automaton.
+/// Every form of every vault secret, compiled into one searcher.
 pub struct RedactionSet {
     matcher: Matcher,
-    /// For each automaton pattern, the secrets (indices into `secrets`) having that form.
+    /// For each searcher pattern, the secrets (indices into `secrets`) having that form.
     pattern_secrets: Vec<Vec<usize>>,
     /// `(owner, label)` of each secret, in the order given.
     secrets: Vec<(usize, String)>,
@@ -80,14 +79,15 @@ impl RedactionSecret {
 }
 
 impl RedactionSet {
-    /// Derives the forms of every secret and compiles them into one automaton. Secrets
+    /// Derives the forms of every secret and compiles them into one searcher. Secrets
     /// shorter than [`MIN_SECRET_LEN`] bytes are ignored.
     ///
-    /// Building can only fail when the forms total more than about 2 GiB (the automaton's
-    /// state and pattern ids are 31-bit). Rather than redact nothing, the set then fails
-    /// closed: [`RedactionSet::redact`] and [`Redactor`] withhold every non-empty input and
-    /// emit a single `[REDACTED]` instead (see [`RedactionSet::is_withholding`]). Use
-    /// [`RedactionSet::try_new`] to refuse such a vault instead.
+    /// Building can only fail when the forms total more than about 4 GiB, or there are more
+    /// than about a billion of them (the searcher's table indices are 32-bit). Rather than
+    /// redact nothing, the set then fails closed: [`RedactionSet::redact`] and [`Redactor`]
+    /// withhold every non-empty input and emit a single `[REDACTED]` instead (see
+    /// [`RedactionSet::is_withholding`]). Use [`RedactionSet::try_new`] to refuse such a vault
+    /// instead.
     pub fn new(secrets: Vec<RedactionSecret>) -> Self {
         Self::try_new(secrets).unwrap_or_else(|_| Self {
             matcher: Matcher::Withhold,
@@ -97,10 +97,10 @@ impl RedactionSet {
         })
     }
 
-    /// Like [`RedactionSet::new`], but reports an automaton that cannot be built.
+    /// Like [`RedactionSet::new`], but reports a searcher that cannot be built.
     ///
     /// # Errors
-    /// [`RedactionError::TooLarge`] when the forms exceed the automaton's size limits.
+    /// [`RedactionError::TooLarge`] when the forms exceed the searcher's 32-bit table indices.
     pub fn try_new(secrets: Vec<RedactionSecret>) -> Result<Self, RedactionError> {
         let all_forms: Vec<SecretForms> = secrets
             .iter()
@@ -126,25 +126,11 @@ impl RedactionSet {
         let matcher = if patterns.is_empty() {
             Matcher::Empty
         } else {
-            // A full DFA without a prefilter: one table step per byte whatever the content.
-            // Prefilters pick a few "rare" bytes of the patterns, and for hex- or base64-heavy
-            // bodies (hashes, ids: the alphabet that encoded secrets are made of) they fire on
-            // almost every byte and cost far more than the automaton itself
-            // (benches/redact.rs: 6 secrets over hex text, 143 MiB/s with the prefilter). The
-            // DFA's table grows with the forms' total length, so large vaults keep the
-            // builder's own choice.
-            let total: usize = patterns.iter().map(|p| p.len()).sum();
-            let kind = (total <= DFA_MAX_PATTERN_BYTES).then_some(AhoCorasickKind::DFA);
-            let built = AhoCorasick::builder()
-                .match_kind(MatchKind::LeftmostLongest)
-                .kind(kind)
-                .prefilter(kind.is_none())
-                .build(&patterns)
-                .map_err(|_| RedactionError::TooLarge {
-                    patterns: patterns.len(),
-                    bytes: patterns.iter().map(|p| p.len()).sum(),
-                })?;
-            Matcher::Automaton(built)
+            let built = FormSearcher::new(&patterns).map_err(|_| RedactionError::TooLarge {
+                patterns: patterns.len(),
+                bytes: patterns.iter().map(|p| p.len()).sum(),
+            })?;
+            Matcher::Search(built)
         };
         let secrets = secrets
             .into_iter()
@@ -169,7 +155,7 @@ impl RedactionSet {
         matches!(self.matcher, Matcher::Empty)
     }
 
-    /// True when the automaton could not be built and every non-empty input is withheld
+    /// True when the searcher could not be built and every non-empty input is withheld
     /// (replaced by one `[REDACTED]`); see [`RedactionSet::new`].
     pub fn is_withholding(&self) -> bool {
         matches!(self.matcher, Matcher::Withhold)
@@ -197,12 +183,12 @@ impl RedactionSet {
     pub fn find_spans<'a>(&'a self, input: &'a [u8]) -> impl Iterator<Item = (usize, usize)> + 'a {
         let withheld = (self.is_withholding() && !input.is_empty()).then_some((0, input.len()));
         let found = match &self.matcher {
-            Matcher::Automaton(automaton) => Some(automaton.find_iter(input)),
+            Matcher::Search(searcher) => Some(searcher.find_iter(input)),
             Matcher::Empty | Matcher::Withhold => None,
         };
         withheld
             .into_iter()
-            .chain(found.into_iter().flatten().map(|m| (m.start(), m.end())))
+            .chain(found.into_iter().flatten().map(|m| (m.start, m.end)))
     }
 
     /// Replaces, left to right, every match in `buf` that starts before `settled`, appending
@@ -216,18 +202,18 @@ impl RedactionSet {
         injected: Option<usize>,
         out: &mut Vec<u8>,
     ) -> (usize, usize) {
-        let Matcher::Automaton(automaton) = &self.matcher else {
+        let Matcher::Search(searcher) = &self.matcher else {
             return (0, 0);
         };
         let mut pos = 0;
         let mut count = 0;
-        for found in automaton.find_iter(buf) {
-            if found.start() >= settled {
+        for found in searcher.find_iter(buf) {
+            if found.start >= settled {
                 break;
             }
-            out.extend_from_slice(buf.get(pos..found.start()).unwrap_or_default());
-            self.push_replacement(found.pattern().as_usize(), injected, out);
-            pos = found.end();
+            out.extend_from_slice(buf.get(pos..found.start).unwrap_or_default());
+            self.push_replacement(found.pattern, injected, out);
+            pos = found.end;
             count += 1;
         }
         (pos, count)
@@ -280,9 +266,9 @@ impl fmt::Debug for RedactionSecret {
 enum Matcher {
     /// No secret had a form: everything passes through.
     Empty,
-    /// One leftmost-longest automaton over every form.
-    Automaton(AhoCorasick),
-    /// The automaton could not be built: fail closed and withhold every input.
+    /// One leftmost-longest search over every form.
+    Search(FormSearcher),
+    /// The searcher could not be built: fail closed and withhold every input.
     Withhold,
 }
 

@@ -236,7 +236,7 @@ fn hold_back_is_below_the_longest_form() {
 
 #[test]
 fn an_unbuildable_set_withholds_everything() {
-    // Only reachable with more than ~2 GiB of forms, so the state is built by hand here.
+    // Only reachable with more than ~4 GiB of forms, so the state is built by hand here.
     let set = Arc::new(RedactionSet {
         matcher: Matcher::Withhold,
         pattern_secrets: Vec::new(),
