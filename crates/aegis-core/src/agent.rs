@@ -163,7 +163,8 @@ pub fn is_well_formed(token: &[u8]) -> bool {
 /// Version byte of the agent and grant row encodings.
 const ROW_ENCODING_VERSION: u8 = 1;
 
-fn encode(fields: &[&[u8]]) -> Vec<u8> {
+/// The length-prefixed row encoding under a row MAC (agents, grants, webhooks).
+pub(crate) fn encode(fields: &[&[u8]]) -> Vec<u8> {
     let mut out = Vec::with_capacity(128);
     out.push(ROW_ENCODING_VERSION);
     for field in fields {

@@ -21,6 +21,7 @@ pub const ENVELOPE_VERSION: u8 = 0x01;
 const NONCE_LEN: usize = 12;
 const TAG_LEN: usize = 16;
 const CREDENTIAL_AAD_LABEL: &[u8] = b"aegis/v1/cred";
+const WEBHOOK_AAD_LABEL: &[u8] = b"aegis/v1/webhook";
 
 /// Why a key could not be parsed, derived or used. Messages never contain key material.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -281,22 +282,11 @@ impl VaultKeys {
         field: SecretField,
         plaintext: &[u8],
     ) -> Result<Vec<u8>, CryptoError> {
-        let mut nonce = [0u8; NONCE_LEN];
-        rand::fill(&mut nonce).map_err(|_| CryptoError::Random)?;
-        let aad = self.credential_aad(credential_id, field);
-        let mut out = Vec::with_capacity(1 + NONCE_LEN + plaintext.len() + TAG_LEN);
-        out.push(ENVELOPE_VERSION);
-        out.extend_from_slice(&nonce);
-        let mut body = Zeroizing::new(plaintext.to_vec());
-        self.credential
-            .seal_in_place_append_tag(
-                aead::Nonce::assume_unique_for_key(nonce),
-                aead::Aad::from(aad.as_slice()),
-                &mut *body,
-            )
-            .map_err(|_| CryptoError::Encrypt)?;
-        out.extend_from_slice(&body);
-        Ok(out)
+        seal_envelope(
+            &self.credential,
+            &self.credential_aad(credential_id, field),
+            plaintext,
+        )
     }
 
     /// Decrypts an envelope made by [`VaultKeys::seal_secret`] for the same credential and field.
@@ -310,24 +300,45 @@ impl VaultKeys {
         field: SecretField,
         envelope: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
-        if envelope.len() < 1 + NONCE_LEN + TAG_LEN || envelope[0] != ENVELOPE_VERSION {
-            return Err(CryptoError::Envelope);
-        }
-        let mut nonce = [0u8; NONCE_LEN];
-        nonce.copy_from_slice(&envelope[1..1 + NONCE_LEN]);
-        let aad = self.credential_aad(credential_id, field);
-        let mut body = Zeroizing::new(envelope[1 + NONCE_LEN..].to_vec());
-        let plain_len = self
-            .credential
-            .open_in_place(
-                aead::Nonce::assume_unique_for_key(nonce),
-                aead::Aad::from(aad.as_slice()),
-                &mut body,
-            )
-            .map_err(|_| CryptoError::Decrypt)?
-            .len();
-        body.truncate(plain_len);
-        Ok(body)
+        open_envelope(
+            &self.credential,
+            &self.credential_aad(credential_id, field),
+            envelope,
+        )
+    }
+
+    /// Encrypts a webhook's signing secret with the `webhook-secrets` subkey, bound to this
+    /// vault and the webhook's id (AAD `"aegis/v1/webhook" ‖ vault id ‖ webhook id`).
+    ///
+    /// # Errors
+    /// [`CryptoError::Random`], [`CryptoError::Encrypt`] or [`CryptoError::Derivation`].
+    pub fn seal_webhook_secret(
+        &self,
+        webhook_id: &str,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
+        seal_envelope(
+            &self.webhook_key()?,
+            &self.webhook_aad(webhook_id),
+            plaintext,
+        )
+    }
+
+    /// Decrypts an envelope made by [`VaultKeys::seal_webhook_secret`] for the same webhook.
+    ///
+    /// # Errors
+    /// [`CryptoError::Envelope`] for a malformed blob, [`CryptoError::Decrypt`] when it does not
+    /// authenticate.
+    pub fn open_webhook_secret(
+        &self,
+        webhook_id: &str,
+        envelope: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        open_envelope(
+            &self.webhook_key()?,
+            &self.webhook_aad(webhook_id),
+            envelope,
+        )
     }
 
     /// HMAC-SHA256 of a row's canonical encoding (which itself includes the vault and row ids).
@@ -353,6 +364,20 @@ impl VaultKeys {
         &self.webhook_secrets
     }
 
+    fn webhook_key(&self) -> Result<aead::LessSafeKey, CryptoError> {
+        let unbound = aead::UnboundKey::new(&aead::AES_256_GCM, self.webhook_secrets.as_ref())
+            .map_err(|_| CryptoError::Derivation)?;
+        Ok(aead::LessSafeKey::new(unbound))
+    }
+
+    fn webhook_aad(&self, webhook_id: &str) -> Vec<u8> {
+        let mut aad = Vec::with_capacity(WEBHOOK_AAD_LABEL.len() + 16 + webhook_id.len());
+        aad.extend_from_slice(WEBHOOK_AAD_LABEL);
+        aad.extend_from_slice(&self.vault_id);
+        aad.extend_from_slice(webhook_id.as_bytes());
+        aad
+    }
+
     fn credential_aad(&self, credential_id: [u8; 16], field: SecretField) -> Vec<u8> {
         let mut aad = Vec::with_capacity(CREDENTIAL_AAD_LABEL.len() + 32 + 16);
         aad.extend_from_slice(CREDENTIAL_AAD_LABEL);
@@ -361,6 +386,52 @@ impl VaultKeys {
         aad.extend_from_slice(field.as_str().as_bytes());
         aad
     }
+}
+
+/// Encrypts `plaintext` under `key` into `0x01 ‖ nonce ‖ ciphertext ‖ tag`, fresh nonce each time.
+fn seal_envelope(
+    key: &aead::LessSafeKey,
+    aad: &[u8],
+    plaintext: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
+    let mut nonce = [0u8; NONCE_LEN];
+    rand::fill(&mut nonce).map_err(|_| CryptoError::Random)?;
+    let mut out = Vec::with_capacity(1 + NONCE_LEN + plaintext.len() + TAG_LEN);
+    out.push(ENVELOPE_VERSION);
+    out.extend_from_slice(&nonce);
+    let mut body = Zeroizing::new(plaintext.to_vec());
+    key.seal_in_place_append_tag(
+        aead::Nonce::assume_unique_for_key(nonce),
+        aead::Aad::from(aad),
+        &mut *body,
+    )
+    .map_err(|_| CryptoError::Encrypt)?;
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
+/// Opens an envelope made by [`seal_envelope`] with the same key and AAD.
+fn open_envelope(
+    key: &aead::LessSafeKey,
+    aad: &[u8],
+    envelope: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    if envelope.len() < 1 + NONCE_LEN + TAG_LEN || envelope[0] != ENVELOPE_VERSION {
+        return Err(CryptoError::Envelope);
+    }
+    let mut nonce = [0u8; NONCE_LEN];
+    nonce.copy_from_slice(&envelope[1..1 + NONCE_LEN]);
+    let mut body = Zeroizing::new(envelope[1 + NONCE_LEN..].to_vec());
+    let plain_len = key
+        .open_in_place(
+            aead::Nonce::assume_unique_for_key(nonce),
+            aead::Aad::from(aad),
+            &mut body,
+        )
+        .map_err(|_| CryptoError::Decrypt)?
+        .len();
+    body.truncate(plain_len);
+    Ok(body)
 }
 
 /// Fills `buf` from the operating system's CSPRNG.
@@ -492,6 +563,26 @@ mod tests {
                 .open_secret([2; 16], SecretField::Secret, &tampered)
                 .err(),
             Some(CryptoError::Decrypt)
+        );
+    }
+
+    #[test]
+    fn webhook_secret_is_bound_to_its_webhook() {
+        let keys = keys(&MasterKey::from_bytes([1; 32]), [9; 16]);
+        let blob = keys
+            .seal_webhook_secret("wh_abcdefghij", b"whsec_x")
+            .expect("seal");
+        let plain = keys
+            .open_webhook_secret("wh_abcdefghij", &blob)
+            .expect("open");
+        assert_eq!(plain.as_slice(), b"whsec_x");
+        assert_eq!(
+            keys.open_webhook_secret("wh_bbcdefghij", &blob).err(),
+            Some(CryptoError::Decrypt)
+        );
+        assert!(
+            keys.open_secret([2; 16], SecretField::Secret, &blob)
+                .is_err()
         );
     }
 

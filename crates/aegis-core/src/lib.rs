@@ -25,3 +25,4 @@ pub mod scopes;
 pub mod snapshot;
 pub mod timestamp;
 pub mod units;
+pub mod webhook;

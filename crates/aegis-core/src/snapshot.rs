@@ -17,6 +17,7 @@ use crate::permit::Permit;
 use crate::policy::PolicySet;
 use crate::redact::{RedactionSecret, RedactionSet};
 use crate::timestamp::Timestamp;
+use crate::webhook::ActiveWebhook;
 
 /// One credential as the snapshot holds it: metadata plus its secrets.
 pub struct SnapshotEntry {
@@ -70,6 +71,7 @@ pub struct Snapshot {
     agents: Vec<IndexedAgent>,
     by_digest: HashMap<TokenDigest, usize>,
     policies: Arc<PolicySet>,
+    webhooks: Arc<[ActiveWebhook]>,
 }
 
 impl fmt::Debug for Snapshot {
@@ -134,6 +136,7 @@ impl Snapshot {
             agents: Vec::new(),
             by_digest: HashMap::new(),
             policies: Arc::new(PolicySet::empty()),
+            webhooks: Arc::from(Vec::new()),
         }
     }
 
@@ -147,6 +150,30 @@ impl Snapshot {
     /// The policy set in force.
     pub fn policies(&self) -> &Arc<PolicySet> {
         &self.policies
+    }
+
+    /// Sets the stored webhooks (the loader reads them with the rest of the vault).
+    #[must_use]
+    pub fn with_webhooks(mut self, stored: Vec<ActiveWebhook>) -> Self {
+        self.webhooks = stored.into();
+        self
+    }
+
+    /// Puts the config file's webhooks in front of the stored ones: the effective list of
+    /// SPEC.md §18.4. Config webhooks set before are replaced.
+    #[must_use]
+    pub fn with_config_webhooks(mut self, config: &[ActiveWebhook]) -> Self {
+        self.webhooks = config
+            .iter()
+            .cloned()
+            .chain(self.webhooks.iter().filter(|w| !w.id.is_config()).cloned())
+            .collect();
+        self
+    }
+
+    /// The effective webhook list.
+    pub fn webhooks(&self) -> &[ActiveWebhook] {
+        &self.webhooks
     }
 
     /// Adds the vault's agents, indexing them by token digest and resolving their grants to
