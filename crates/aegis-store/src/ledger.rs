@@ -97,13 +97,15 @@ pub(crate) async fn append_in(
 }
 
 /// Appends several entries inside `tx` (which holds the write lock): the head is read once,
-/// the entries are chained in memory and moved into multi-row statements, and the head moved
-/// once. Returns the new head (the old one when `contents` is empty).
+/// the entries are chained in memory (each shown to `observe` once it has its id and hash) and
+/// moved into multi-row statements, and the head moved once. Returns the new head (the old one
+/// when `contents` is empty).
 pub(crate) async fn append_many_in(
     tx: &mut Transaction<'_, Sqlite>,
     vault_id: &uuid::Uuid,
     contents: Vec<EntryContent>,
     now: Timestamp,
+    mut observe: impl FnMut(&LedgerEntry),
 ) -> Result<LedgerHead, StoreError> {
     let head = read_head(tx, vault_id).await?;
     let ts = head.next_ts(now);
@@ -113,6 +115,7 @@ pub(crate) async fn append_many_in(
         id += 1;
         let entry = LedgerEntry::chained(id, ts, content, prev);
         prev = *entry.hash();
+        observe(&entry);
         rows.push(entry.into_columns());
     }
     // Statements of a few fixed sizes only (the largest that fits, then smaller powers of

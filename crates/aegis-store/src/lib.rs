@@ -16,6 +16,7 @@ pub mod registry;
 pub mod secure_fs;
 mod sqlite;
 pub mod vault;
+pub mod webhooks;
 
 pub use error::StoreError;
 pub use layout::DataDir;

@@ -45,6 +45,10 @@ pub(crate) const VAULT_MIGRATIONS: &[Migration] = &[
         version: 4,
         sql: include_str!("../migrations/sqlite/vault/0004_agents.sql"),
     },
+    Migration {
+        version: 5,
+        sql: include_str!("../migrations/sqlite/vault/0005_webhooks.sql"),
+    },
 ];
 
 /// The schema state of one database file, read without changing it.

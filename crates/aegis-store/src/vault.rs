@@ -5,6 +5,7 @@
 //! SQLite's write lock up front so concurrent writers wait (busy timeout) instead of failing.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use aegis_core::auth::{AuthType, InjectHeaderName, QueryParam};
@@ -24,6 +25,7 @@ use crate::layout::DataDir;
 use crate::ledger;
 use crate::secure_fs;
 use crate::sqlite::{self, SchemaStatus, VAULT_MIGRATIONS};
+use crate::webhooks::{self, OutboxRouter};
 
 /// What a vault stores about itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,6 +82,8 @@ pub struct VaultStore {
     pool: SqlitePool,
     meta: VaultMeta,
     path: std::path::PathBuf,
+    /// Raises webhook deliveries from appended batches, inside their transaction.
+    outbox: Option<Arc<dyn OutboxRouter>>,
 }
 
 impl VaultStore {
@@ -141,6 +145,7 @@ impl VaultStore {
             pool,
             meta: meta.clone(),
             path,
+            outbox: None,
         })
     }
 
@@ -161,7 +166,12 @@ impl VaultStore {
         }
         let pool = sqlite::open(&path, false, busy_timeout, VAULT_MIGRATIONS).await?;
         let meta = read_meta(&pool, &path).await?;
-        Ok(Self { pool, meta, path })
+        Ok(Self {
+            pool,
+            meta,
+            path,
+            outbox: None,
+        })
     }
 
     /// A second handle on the same vault database whose commits are flushed to disk before they
@@ -181,7 +191,16 @@ impl VaultStore {
             pool,
             meta: self.meta.clone(),
             path: self.path.clone(),
+            outbox: self.outbox.clone(),
         })
+    }
+
+    /// The same store whose [`VaultStore::append_batch`] also queues the webhook deliveries
+    /// `router` derives from the appended entries, in the batch's transaction (SPEC.md §18.3).
+    #[must_use]
+    pub fn with_outbox_router(mut self, router: Arc<dyn OutboxRouter>) -> Self {
+        self.outbox = Some(router);
+        self
     }
 
     /// The connection pool (for the other modules of this crate).
@@ -366,7 +385,8 @@ impl VaultStore {
         Ok(appended)
     }
 
-    /// Appends several entries in one transaction (group commit), in order.
+    /// Appends several entries in one transaction (group commit), in order, with the webhook
+    /// deliveries they raise when an outbox router is set.
     ///
     /// # Errors
     /// Database failures; nothing is written then.
@@ -378,7 +398,15 @@ impl VaultStore {
             .map_err(StoreError::db("starting an append"))?;
         ledger::lock_for_append(&mut tx).await?;
         let count = entries.len() as u64;
-        ledger::append_many_in(&mut tx, &self.meta.id, entries, now()).await?;
+        let mut deliveries = Vec::new();
+        let router = self.outbox.as_deref();
+        ledger::append_many_in(&mut tx, &self.meta.id, entries, now(), |entry| {
+            if let Some(router) = router {
+                router.route(entry, &mut deliveries);
+            }
+        })
+        .await?;
+        webhooks::insert_outbox_in(&mut tx, &deliveries).await?;
         tx.commit()
             .await
             .map_err(StoreError::db("appending to the ledger"))?;
