@@ -15,6 +15,7 @@ use aegis_core::config::Durability;
 use aegis_core::policy::PolicySet;
 use aegis_core::timestamp::Timestamp;
 use aegis_engine::holder::{PolicyWatch, ReloadLedger, SnapshotHolder};
+use aegis_engine::metrics::Metrics;
 use aegis_engine::policy_dir::read_policy_dir;
 use aegis_engine::snapshot_loader::build_snapshot;
 use aegis_engine::upstream::{UpstreamClient, UpstreamSettings};
@@ -68,6 +69,7 @@ impl EngineRuntime {
             })?
             .with_policies(Arc::new(policies));
         let holder = Arc::new(SnapshotHolder::new(first));
+        crate::logging::filter().follow(holder.clone());
         let client = UpstreamClient::new(&UpstreamSettings {
             extra_ca: gate_config.upstream_ca_file.clone(),
             connect_timeout: gate_config.timeouts.connect,
@@ -112,16 +114,25 @@ impl EngineRuntime {
             writer: writer.clone(),
             instance: instance.clone(),
         });
+        let mut metrics = config
+            .observability
+            .metrics
+            .then(|| Metrics::new(holder.clone()));
         let pipeline = if cfg!(feature = "unaudited-bench") {
             // Only `bench/gate_load.sh` builds this, to measure what the ledger costs.
             output::warn(
                 "built with the unaudited-bench feature: gate decisions are NOT recorded in the ledger",
             );
             drop(writer);
-            Arc::new(pipeline)
+            pipeline
         } else {
-            Arc::new(pipeline.with_ledger(writer, instance.clone(), strict))
+            metrics = metrics.map(|metrics| metrics.with_ledger(writer.clone()));
+            pipeline.with_ledger(writer, instance.clone(), strict)
         };
+        let pipeline = Arc::new(match metrics {
+            Some(metrics) => pipeline.with_metrics(Arc::new(metrics)),
+            None => pipeline,
+        });
         Ok(Self {
             store,
             pipeline,

@@ -12,6 +12,7 @@ mod context;
 mod demo;
 mod engine_runtime;
 mod error;
+mod logging;
 mod master_key;
 mod output;
 mod policy_files;

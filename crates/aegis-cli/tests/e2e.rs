@@ -14,6 +14,7 @@ mod e2e {
     mod ledger;
     mod mcp;
     mod mcp_sdk;
+    mod observability;
     mod policy;
     mod policy_gate;
     mod policy_replay;

@@ -7,18 +7,22 @@
 //! `request_end`.
 
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::Bytes;
 use http_body::{Body, Frame};
 
+use aegis_core::credential::InspectionMode;
 use aegis_core::denial::{Denial, Outcome as DenialOutcome};
 use aegis_core::inspect::{Finding, MAX_FINDINGS};
 use aegis_core::ledger::{EntryContent, Outcome, Via};
 use aegis_store::ledger_writer::LedgerSlot;
 
 use crate::inspect::SharedFindings;
+use crate::metrics::{InflightGuard, InspectionAction, Metrics};
 use crate::upstream::BoxError;
 
 /// What is known about a request so far. Dropped with its slot still reserved (the request was
@@ -43,6 +47,18 @@ pub(crate) struct RequestAudit {
     streamed_findings: Option<SharedFindings>,
     /// Only a prefix of the body was scanned (`gate.oversize_inspection: pass`).
     inspection_truncated: bool,
+    /// The credential's inspection mode, once the request reached step 9.
+    inspection_mode: Option<InspectionMode>,
+    /// Request body bytes read from the agent so far.
+    pub(crate) bytes_in: Arc<AtomicU64>,
+    /// Vault secrets replaced in this request's response so far.
+    pub(crate) redactions: Arc<AtomicU64>,
+    /// Where the final decision is counted; `None` when metrics are off.
+    metrics: Option<Arc<Metrics>>,
+    /// Holds the request in the in-flight gauge until the audit is dropped.
+    _inflight: Option<InflightGuard>,
+    /// Whether the final decision has been counted and logged.
+    observed: bool,
 }
 
 impl RequestAudit {
@@ -53,6 +69,7 @@ impl RequestAudit {
         instance: &str,
         method: &str,
         target: &str,
+        metrics: Option<&Arc<Metrics>>,
     ) -> Self {
         let base = EntryContent::request(Outcome::Allowed, via, instance)
             .with_request_id(request_id)
@@ -68,7 +85,28 @@ impl RequestAudit {
             findings: Vec::new(),
             streamed_findings: None,
             inspection_truncated: false,
+            inspection_mode: None,
+            bytes_in: Arc::new(AtomicU64::new(0)),
+            redactions: Arc::new(AtomicU64::new(0)),
+            _inflight: metrics.map(Metrics::enter),
+            metrics: metrics.cloned(),
+            observed: false,
         }
+    }
+
+    /// Whether the final decision must be seen even without a ledger slot (metrics, logs).
+    pub(crate) fn wants_completion(&self) -> bool {
+        self.slot.is_some() || self.metrics.is_some() || tracing::enabled!(tracing::Level::INFO)
+    }
+
+    /// Nothing will watch this request's end: no slot, no metrics, no log line.
+    pub(crate) fn skip_completion(&mut self) {
+        self.observed = true;
+    }
+
+    /// The credential's inspection mode, for what its findings led to.
+    pub(crate) fn inspection_mode(&mut self, mode: InspectionMode) {
+        self.inspection_mode = Some(mode);
     }
 
     /// Applies a builder step to the entry so far.
@@ -156,7 +194,9 @@ impl RequestAudit {
                 })
             })
             .collect();
+        let redactions = self.redactions.load(Ordering::Relaxed);
         if !cut_off
+            && redactions == 0
             && self.policy_rule.is_none()
             && self.limiter.is_none()
             && findings.is_empty()
@@ -176,6 +216,9 @@ impl RequestAudit {
         }
         if let Some(limiter) = self.limiter {
             detail.insert("limiter".into(), limiter.into());
+        }
+        if redactions > 0 {
+            detail.insert("response_redactions".into(), redactions.into());
         }
         if cut_off {
             // The agent went away or the relay failed before the end of the body.
@@ -220,13 +263,63 @@ impl RequestAudit {
         }
     }
 
-    /// Makes `entry` the `request_end` when the `request` entry went ahead on its own.
-    fn finish(&self, entry: EntryContent) -> EntryContent {
+    /// Makes `entry` the `request_end` when the `request` entry went ahead on its own, and
+    /// counts and logs the decision (once).
+    fn finish(&mut self, entry: EntryContent) -> EntryContent {
+        let bytes_in = self.bytes_in.load(Ordering::Relaxed);
+        let entry = if bytes_in > 0 {
+            entry.with_bytes_in(bytes_in)
+        } else {
+            entry
+        };
+        if !self.observed {
+            self.observed = true;
+            self.observe(&entry);
+        }
         if self.started {
             entry.into_request_end()
         } else {
             entry
         }
+    }
+
+    /// The decision's metrics and its log line (SPEC.md §17).
+    fn observe(&self, entry: &EntryContent) {
+        log_decision(entry);
+        let Some(metrics) = &self.metrics else {
+            return;
+        };
+        let snapshot = metrics.snapshot();
+        let streamed = self
+            .streamed_findings
+            .as_ref()
+            .and_then(|shared| shared.get())
+            .map_or(&[][..], Vec::as_slice);
+        let findings = if streamed.is_empty() {
+            &self.findings[..]
+        } else {
+            streamed
+        };
+        let action = (!findings.is_empty()).then(|| {
+            if entry.denial_code() == Some("body_blocked") {
+                InspectionAction::Blocked
+            } else if self.inspection_mode == Some(InspectionMode::Redact) {
+                InspectionAction::Redacted
+            } else {
+                InspectionAction::Warned
+            }
+        });
+        let redactions = self.redactions.load(Ordering::Relaxed);
+        if let Some(service) = entry.service() {
+            metrics.redacted(&snapshot, service, redactions);
+        }
+        metrics.request_done(
+            &snapshot,
+            entry,
+            self.started_at.elapsed(),
+            self.limiter,
+            (findings, action),
+        );
     }
 
     /// The entry for an allowed request whose response has been relayed (or cut off).
@@ -243,7 +336,7 @@ impl RequestAudit {
     }
 
     /// What to record if the request is abandoned before it completes.
-    pub(crate) fn abandoned(&mut self) -> EntryContent {
+    fn abandoned(&mut self) -> EntryContent {
         let base = self.take_base();
         self.finish(
             base.with_outcome(Outcome::Error)
@@ -255,11 +348,49 @@ impl RequestAudit {
 
 impl Drop for RequestAudit {
     fn drop(&mut self) {
-        // Still holding its slot: the request went away before it completed.
+        // Still holding its slot, or not yet counted: the request went away before it
+        // completed.
         if let Some(slot) = self.slot.take() {
             let entry = self.abandoned();
             slot.commit(entry);
+        } else if !self.observed && self.base.is_some() {
+            let _ = self.abandoned();
         }
+    }
+}
+
+/// One line per decision: `info` for decisions, `warn` for failures (SPEC.md §17.1). Never a
+/// header value, a query string or a body: the entry holds none.
+fn log_decision(entry: &EntryContent) {
+    let outcome = match entry.outcome() {
+        Some(Outcome::Allowed) => "allowed",
+        Some(Outcome::Blocked) => "blocked",
+        Some(Outcome::WouldBlock) => "would_block",
+        Some(Outcome::Error) | None => "error",
+    };
+    macro_rules! decision {
+        ($level:ident, $message:literal) => {
+            tracing::$level!(
+                target: "aegis::request",
+                request_id = entry.request_id(),
+                agent = entry.agent(),
+                service = entry.service(),
+                credential = entry.credential(),
+                method = entry.method(),
+                target_host = entry.target_host(),
+                path = entry.path(),
+                status = entry.status_code(),
+                outcome,
+                code = entry.denial_code(),
+                latency_ms = entry.latency_ms(),
+                $message
+            )
+        };
+    }
+    if outcome == "error" {
+        decision!(warn, "request failed");
+    } else {
+        decision!(info, "request");
     }
 }
 
@@ -305,9 +436,13 @@ impl<B: Body> AuditedBody<B> {
     }
 
     fn complete(&mut self) {
+        if self.audit.observed && self.audit.slot.is_none() {
+            return;
+        }
+        let whole = self.finished || self.inner.is_end_stream();
+        let entry = self.audit.completed(self.status, self.bytes_out, !whole);
         if let Some(slot) = self.audit.slot.take() {
-            let whole = self.finished || self.inner.is_end_stream();
-            slot.commit(self.audit.completed(self.status, self.bytes_out, !whole));
+            slot.commit(entry);
         }
     }
 }
@@ -364,7 +499,7 @@ mod tests {
 
     #[test]
     fn twenty_findings_under_long_header_names_stay_in_the_detail() {
-        let mut audit = RequestAudit::new("id", Via::Gate, "i", "GET", "/svc/x");
+        let mut audit = RequestAudit::new("id", Via::Gate, "i", "GET", "/svc/x", None);
         let findings: Vec<Finding> = (0..25)
             .map(|i| Finding {
                 offset: i,

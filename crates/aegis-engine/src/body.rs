@@ -269,15 +269,23 @@ pub struct CappedBody<B> {
     inner: B,
     remaining: u64,
     exceeded: Arc<std::sync::atomic::AtomicBool>,
+    received: Arc<AtomicU64>,
 }
 
 impl<B> CappedBody<B> {
-    /// Wraps `inner`; `exceeded` is set when the limit is crossed.
-    pub fn new(inner: B, limit: u64, exceeded: Arc<std::sync::atomic::AtomicBool>) -> Self {
+    /// Wraps `inner`; `exceeded` is set when the limit is crossed, and `received` counts the
+    /// bytes let through.
+    pub fn new(
+        inner: B,
+        limit: u64,
+        exceeded: Arc<std::sync::atomic::AtomicBool>,
+        received: Arc<AtomicU64>,
+    ) -> Self {
         Self {
             inner,
             remaining: limit,
             exceeded,
+            received,
         }
     }
 }
@@ -313,6 +321,7 @@ where
                         return Poll::Ready(Some(Err(Box::new(BodyLimitExceeded))));
                     }
                     this.remaining -= len;
+                    this.received.fetch_add(len, Ordering::Relaxed);
                     Poll::Ready(Some(Ok(frame)))
                 }
                 Poll::Ready(Some(Err(err))) => Poll::Ready(Some(Err(err.into()))),

@@ -10,6 +10,7 @@ pub mod holder;
 pub(crate) mod inject;
 pub(crate) mod inspect;
 pub mod limits;
+pub mod metrics;
 pub mod pipeline;
 pub mod policy_dir;
 pub mod snapshot_loader;

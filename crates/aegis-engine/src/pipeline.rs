@@ -12,6 +12,7 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http_body::Body;
 use http_body_util::BodyExt as _;
 use http_body_util::combinators::UnsyncBoxBody;
+use tracing::Instrument as _;
 
 use aegis_core::checks::origin::OriginPolicy;
 use aegis_core::checks::{self, CheckSettings, PolicyVerdict, RequestHead};
@@ -28,6 +29,7 @@ use crate::holder::SnapshotHolder;
 use crate::inject;
 use crate::inspect;
 use crate::limits::{InFlight, Limit, LimitKey, Limits};
+use crate::metrics::Metrics;
 use crate::upstream::{BoxError, OutboundBody, UpstreamClient};
 
 /// Response bodies as they go back to the agent.
@@ -96,7 +98,7 @@ pub struct Pipeline {
     client: UpstreamClient,
     settings: PipelineSettings,
     draining: AtomicBool,
-    redactions: Arc<AtomicU64>,
+    metrics: Option<Arc<Metrics>>,
     ledger: Option<LedgerWriter>,
     /// Strict durability: entries are committed before the request goes on (SPEC.md §15.4).
     strict: bool,
@@ -116,7 +118,7 @@ impl Pipeline {
             client,
             settings,
             draining: AtomicBool::new(false),
-            redactions: Arc::new(AtomicU64::new(0)),
+            metrics: None,
             ledger: None,
             strict: false,
             instance: String::new(),
@@ -138,9 +140,15 @@ impl Pipeline {
         self.draining.load(Ordering::SeqCst)
     }
 
-    /// Echo redactions made since start.
-    pub fn redactions(&self) -> u64 {
-        self.redactions.load(Ordering::Relaxed)
+    /// Counts every decision, its timing and bytes in `metrics` (SPEC.md §17.2).
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// The metrics the pipeline counts in, when they are on.
+    pub fn metrics(&self) -> Option<&Arc<Metrics>> {
+        self.metrics.as_ref()
     }
 
     /// Records every decision in the ledger through `writer`; `instance` names this process.
@@ -177,10 +185,14 @@ impl Pipeline {
             &self.instance,
             &method,
             &target,
+            self.metrics.as_ref(),
         );
-        match self.handle_inner(intent, &mut audit).await {
+        let span = tracing::info_span!("request", request_id = %intent.request_id);
+        let handled = self.handle_inner(intent, &mut audit).instrument(span).await;
+        match handled {
             Ok(response) => {
-                if audit.slot.is_none() {
+                if !audit.wants_completion() {
+                    audit.skip_completion();
                     return Ok(response);
                 }
                 let status = response.status().as_u16();
@@ -208,8 +220,14 @@ impl Pipeline {
         target: &str,
         denial: &Denial,
     ) -> Result<(), Denial> {
-        let mut audit =
-            RequestAudit::new(request_id, ledger_via(via), &self.instance, method, target);
+        let mut audit = RequestAudit::new(
+            request_id,
+            ledger_via(via),
+            &self.instance,
+            method,
+            target,
+            self.metrics.as_ref(),
+        );
         self.record_denial(&mut audit, method, target, denial).await
     }
 
@@ -376,6 +394,7 @@ impl Pipeline {
         // Step 9: inspection of what would be forwarded.
         inject::strip_agent_headers(&mut parts.headers, credential);
         let mode = credential.body_inspection;
+        audit.inspection_mode(mode);
         let exceeded = Arc::new(AtomicBool::new(false));
         let stalled = Arc::new(AtomicBool::new(false));
         let streamed = IdleBody::new(
@@ -383,6 +402,7 @@ impl Pipeline {
                 Box::pin(body),
                 self.settings.max_body_bytes,
                 exceeded.clone(),
+                audit.bytes_in.clone(),
             ),
             self.settings.idle_body,
             stalled.clone(),
@@ -443,11 +463,15 @@ impl Pipeline {
             .map_err(|_| Denial::Internal)?;
         *outbound.headers_mut() = std::mem::take(&mut parts.headers);
 
+        let sent_at = std::time::Instant::now();
         let response = self
             .client
             .send(outbound)
             .await
             .map_err(|denial| self.body_failure(denial, &exceeded, &stalled))?;
+        if let Some(metrics) = &self.metrics {
+            metrics.upstream_answered(&snapshot, credential.service.as_str(), sent_at.elapsed());
+        }
         let injected = Some(permit.credential_index());
         let shaped = self.shape_response(
             response,
@@ -455,6 +479,7 @@ impl Pipeline {
             &snapshot,
             injected,
             &intent.request_id,
+            &audit.redactions,
         );
         if !shaped.whole {
             return Ok(hold_until_done(shaped.response, in_flight));
@@ -469,7 +494,7 @@ impl Pipeline {
         })?;
         let raw = collected.to_bytes();
         let (redacted, count) = snapshot.redaction().redact(&raw, injected);
-        self.redactions.fetch_add(count as u64, Ordering::Relaxed);
+        audit.redactions.fetch_add(count as u64, Ordering::Relaxed);
         let bytes = match redacted {
             // Nothing to replace (the usual case): the bytes go out as they came, uncopied.
             std::borrow::Cow::Borrowed(_) => raw.clone(),
@@ -598,6 +623,7 @@ impl Pipeline {
         snapshot: &aegis_core::snapshot::Snapshot,
         injected: Option<usize>,
         request_id: &str,
+        redactions: &Arc<AtomicU64>,
     ) -> Shaped {
         let (upstream, body) = response.into_parts();
         let declared_length = upstream
@@ -629,17 +655,12 @@ impl Pipeline {
             && declared_length.is_some_and(|len| len <= WHOLE_RESPONSE_MAX);
         let body: ProxyBody = if whole {
             // Read raw and redacted in one pass by the caller (see `WHOLE_RESPONSE_MAX`).
-            redact_headers(
-                &mut headers,
-                snapshot.redaction(),
-                injected,
-                &self.redactions,
-            );
+            redact_headers(&mut headers, snapshot.redaction(), injected, redactions);
             headers.remove(header::CONTENT_LENGTH);
             IdleBody::new(body, idle, relay_stalled.clone()).boxed_unsync()
         } else if self.settings.response_redaction {
             let set = snapshot.redaction().clone();
-            redact_headers(&mut headers, &set, injected, &self.redactions);
+            redact_headers(&mut headers, &set, injected, redactions);
             let decode = match encoding {
                 Some(encoding) => {
                     headers.remove(header::CONTENT_ENCODING);
@@ -647,13 +668,16 @@ impl Pipeline {
                 }
                 // A coding we cannot decode: the bytes pass as they are (the coding header
                 // stays), still through the redactor, which catches any plain echo.
-                None => Encoding::Identity,
+                None => {
+                    self.count_unscanned(snapshot, credential);
+                    Encoding::Identity
+                }
             };
             headers.remove(header::CONTENT_LENGTH);
-            let redacting =
-                RedactingBody::new(body, decode, set, injected, self.redactions.clone());
+            let redacting = RedactingBody::new(body, decode, set, injected, redactions.clone());
             IdleBody::new(redacting, idle, relay_stalled.clone()).boxed_unsync()
         } else {
+            self.count_unscanned(snapshot, credential);
             IdleBody::new(body, idle, relay_stalled.clone()).boxed_unsync()
         };
         if let Ok(id) = HeaderValue::from_str(request_id) {
@@ -666,6 +690,19 @@ impl Pipeline {
             response,
             whole,
             stalled: relay_stalled,
+        }
+    }
+}
+
+impl Pipeline {
+    /// A response of `credential`'s service goes back without (full) echo redaction.
+    fn count_unscanned(
+        &self,
+        snapshot: &aegis_core::snapshot::Snapshot,
+        credential: &aegis_core::credential::Credential,
+    ) {
+        if let Some(metrics) = &self.metrics {
+            metrics.unscanned(snapshot, credential.service.as_str());
         }
     }
 }

@@ -21,7 +21,9 @@ use aegis_engine::pipeline::new_request_id;
 use aegis_engine::{Intent, Pipeline, ProxyBody, Via};
 
 use crate::error::ServeError;
-use crate::respond::{denial_response, json_response};
+use aegis_engine::metrics::Format;
+
+use crate::respond::{denial_response, json_response, text_response};
 
 /// How the gate listener behaves.
 #[derive(Debug, Clone)]
@@ -172,7 +174,7 @@ async fn handle(
     let request_id = new_request_id();
     let path = request.uri().path();
     if path == "/_aegis" || path.starts_with("/_aegis/") {
-        return reserved(pipeline, health, path, &request_id);
+        return reserved(pipeline, health, &request, &request_id);
     }
     let intent = Intent {
         request_id: request_id.clone(),
@@ -181,20 +183,30 @@ async fn handle(
     };
     match pipeline.handle(intent).await {
         Ok(response) => response,
-        Err(denial) => {
-            tracing::info!(request_id = %request_id, code = denial.code(), "request denied");
-            denial_response(&denial, &request_id)
-        }
+        // The pipeline has logged the decision.
+        Err(denial) => denial_response(&denial, &request_id),
     }
 }
 
-/// `/_aegis/health`; every other reserved path is `404 not_found`.
-fn reserved(
+/// `/_aegis/health` and `/_aegis/metrics` (when metrics are on); every other reserved path is
+/// `404 not_found`. Neither is written to the ledger.
+fn reserved<B>(
     pipeline: &Pipeline,
     health: &HealthInfo,
-    path: &str,
+    request: &http::Request<B>,
     request_id: &str,
 ) -> http::Response<ProxyBody> {
+    let path = request.uri().path();
+    if path == "/_aegis/metrics"
+        && let Some(metrics) = pipeline.metrics()
+    {
+        let accept = request
+            .headers()
+            .get(http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok());
+        let format = Format::from_accept(accept);
+        return text_response(format.content_type(), metrics.encode(format), request_id);
+    }
     if path != "/_aegis/health" {
         return denial_response(&Denial::NotFound, request_id);
     }

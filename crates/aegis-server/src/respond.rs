@@ -58,6 +58,22 @@ pub fn json_response(
     response
 }
 
+/// A `200` text response (the metrics page) with the given content type.
+pub fn text_response(
+    content_type: &'static str,
+    text: String,
+    request_id: &str,
+) -> http::Response<ProxyBody> {
+    let mut response = http::Response::new(full(text));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Ok(id) = HeaderValue::from_str(request_id) {
+        headers.insert("x-aegis-request-id", id);
+    }
+    response
+}
+
 fn full(text: String) -> ProxyBody {
     Full::new(Bytes::from(text))
         .map_err(|never| match never {})

@@ -46,6 +46,53 @@ pub struct WriterStats {
     pub backpressure: AtomicU64,
     /// Total time requests spent waiting for a free slot, in microseconds.
     pub backpressure_wait_micros: AtomicU64,
+    /// How long each batch's transaction took, committed or not.
+    pub commit_times: CommitTimes,
+}
+
+/// Upper bounds, in seconds, of [`CommitTimes`]' buckets (SPEC.md §17.2's duration buckets).
+pub const COMMIT_BUCKETS: [f64; 13] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+
+/// A histogram of batch commit times, kept in atomics so the store needs no metrics library;
+/// the metrics endpoint reads it at scrape time.
+#[derive(Debug, Default)]
+pub struct CommitTimes {
+    /// Commits per bucket (not cumulative); the last one counts those above every bound.
+    counts: [AtomicU64; COMMIT_BUCKETS.len() + 1],
+    sum_nanos: AtomicU64,
+}
+
+impl CommitTimes {
+    /// Counts one commit that took `took`.
+    pub fn observe(&self, took: Duration) {
+        let seconds = took.as_secs_f64();
+        let bucket = COMMIT_BUCKETS
+            .iter()
+            .position(|bound| seconds <= *bound)
+            .unwrap_or(COMMIT_BUCKETS.len());
+        if let Some(count) = self.counts.get(bucket) {
+            count.fetch_add(1, Ordering::Relaxed);
+        }
+        let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+    }
+
+    /// Sum in seconds, count, and the cumulative count at or below each bound (the last bound
+    /// is `+Inf`), as a Prometheus histogram is written.
+    pub fn read(&self) -> (f64, u64, Vec<(f64, u64)>) {
+        let mut cumulative = 0;
+        let mut buckets = Vec::with_capacity(self.counts.len());
+        for (index, count) in self.counts.iter().enumerate() {
+            cumulative += count.load(Ordering::Relaxed);
+            let bound = COMMIT_BUCKETS.get(index).copied().unwrap_or(f64::INFINITY);
+            buckets.push((bound, cumulative));
+        }
+        #[allow(clippy::cast_precision_loss)] // nanoseconds summed: precision loss is harmless
+        let sum = self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+        (sum, cumulative, buckets)
+    }
 }
 
 /// The ledger could not take the entry in time.
@@ -185,6 +232,11 @@ impl LedgerWriter {
     /// The writer's counters.
     pub fn stats(&self) -> &Arc<WriterStats> {
         &self.stats
+    }
+
+    /// Entries queued or reserved and not yet taken by the writer.
+    pub fn queue_depth(&self) -> usize {
+        self.sender.max_capacity() - self.sender.capacity()
     }
 }
 
@@ -400,7 +452,10 @@ fn drain(
 async fn commit(store: &VaultStore, batch: Vec<EntryContent>, stats: &WriterStats) {
     let mut backoff = Duration::from_millis(10);
     loop {
-        match store.append_batch(batch.clone()).await {
+        let started = std::time::Instant::now();
+        let appended = store.append_batch(batch.clone()).await;
+        stats.commit_times.observe(started.elapsed());
+        match appended {
             Ok(count) => {
                 stats.committed.fetch_add(count, Ordering::Relaxed);
                 return;

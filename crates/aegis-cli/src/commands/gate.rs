@@ -205,15 +205,7 @@ fn tls_files(
     )
 }
 
-/// Logs to standard error at `observability.log_level`.
+/// Logs to standard error as `observability` says, through the secret filter.
 pub(crate) fn init_logging(ctx: &Context) {
-    let level = ctx.loaded.config.observability.log_level.as_str();
-    let filter =
-        tracing_subscriber::EnvFilter::try_new(format!("{level},hyper=warn,rustls=warn,rmcp=warn"))
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .try_init();
+    crate::logging::init(ctx);
 }
