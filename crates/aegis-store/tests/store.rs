@@ -18,6 +18,9 @@ use aegis_store::registry::{Registry, VaultRecord};
 use aegis_store::vault::{StoredCredential, VaultMeta, VaultStore};
 use aegis_store::{DataDir, StoreError};
 
+#[path = "store/webhooks.rs"]
+mod webhooks;
+
 const BUSY: Duration = Duration::from_secs(5);
 const FAST: KdfParams = KdfParams {
     memory_kib: KdfParams::MIN_MEMORY_KIB,
