@@ -7,7 +7,10 @@
 #      to /echo-body), directly against the upstream over HTTPS and through the gate;
 #   2. latency at a paced ~2,000 req/s, both ways (wrk's Lua delay(); see bench/README.md);
 #   3. gate memory: idle RSS, peak RSS during the 64-connection run, and RSS growth during one
-#      1 GiB streamed upload through the gate to /upload.
+#      1 GiB streamed upload through the gate to /upload;
+#   4. the cost of the ledger (the same gate built with the unaudited-bench feature) and of
+#      metrics plus JSON logs (a second gate with observability.metrics false and log level
+#      warn), each in ABBA order against the gate as configured by default.
 # Prints every figure and exits; all processes it started are stopped on exit.
 #
 # Usage: bench/gate_load.sh            (from anywhere; DURATION=10 seconds per wrk run)
@@ -167,8 +170,10 @@ start_upstream UP_SAT_GATE
 start_upstream UP_PACED_DIRECT
 start_upstream UP_PACED_GATE
 start_upstream UP_SAT_NOLEDGER
+start_upstream UP_SAT_QUIET
 add_credential sat "$UP_SAT_GATE_PORT"
 add_credential sat-noledger "$UP_SAT_NOLEDGER_PORT"
+add_credential sat-quiet "$UP_SAT_QUIET_PORT"
 add_credential paced "$UP_PACED_GATE_PORT"
 add_credential upload "$UP_PACED_GATE_PORT" --body-inspection off
 add_credential upload-inspected "$UP_PACED_GATE_PORT"
@@ -189,6 +194,20 @@ NOLEDGER_PORT=$(await_line gate-noledger.out 20 's|.*listening on http://127\.0\
     die "ledger-off gate did not start: $(cat gate-noledger.err)"
 NOLEDGER="http://127.0.0.1:$NOLEDGER_PORT"
 grep -q 'NOT recorded' gate-noledger.err || die "the ledger-off gate is not the unaudited-bench build"
+
+# The main gate runs with the defaults: metrics on, one JSON log line per request (stderr is a
+# file). The quiet gate, on the same vault, has metrics off and logs only warnings.
+AEGIS_UPSTREAM_CA="$WORK/ca-bundle.pem" AEGIS_OBSERVABILITY_METRICS=false AEGIS_LOG_LEVEL=warn \
+    "$AEGIS" gate --port 0 >gate-quiet.out 2>gate-quiet.err &
+QUIET_PID=$!
+PIDS+=("$QUIET_PID")
+QUIET_PORT=$(await_line gate-quiet.out 20 's|.*listening on http://127\.0\.0\.1:\([0-9]*\).*|\1|p') ||
+    die "quiet gate did not start: $(cat gate-quiet.err)"
+QUIET="http://127.0.0.1:$QUIET_PORT"
+[ "$(curl -s -o /dev/null -w '%{http_code}' "$QUIET/_aegis/metrics")" = 404 ] ||
+    die "the quiet gate serves metrics"
+[ "$(curl -s -o /dev/null -w '%{http_code}' "$GATE/_aegis/metrics")" = 200 ] ||
+    die "the main gate serves no metrics"
 
 # Smoke test: the gate forwards, the body comes back.
 reply=$(curl -sS --max-time 10 -X POST --data-binary 'ping' "$GATE/paced/echo-body") ||
@@ -258,6 +277,30 @@ ENTRIES_BEFORE=$("$AEGIS" ledger stats --json | sed -n 's/.*"requests":\([0-9]*\
 cmp_run on; cmp_run off; cmp_run off; cmp_run on
 stop_pid "$NOLEDGER_PID"
 stop_pid "$UP_SAT_NOLEDGER_PID"
+
+# Metrics and JSON logs on (the main gate) vs off (the quiet gate), ABBA, same upstream.
+OBS_ON_REQ=0 OBS_OFF_REQ=0 OBS_ON_US=0 OBS_OFF_US=0 OBS_ON_TICKS=0 OBS_OFF_TICKS=0
+obs_run() {
+    local which=$1 pid url out ticks
+    if [ "$which" = on ]; then pid=$GATE_PID url="$GATE/sat-quiet/echo-body"
+    else pid=$QUIET_PID url="$QUIET/sat-quiet/echo-body"; fi
+    ticks=$(cpu_ticks "$pid")
+    out=$(DURATION=$HALF run_wrk "observability-$which" "$url" "$CONNECTIONS" 0)
+    ticks=$(($(cpu_ticks "$pid") - ticks))
+    if [ "$which" = on ]; then
+        OBS_ON_REQ=$((OBS_ON_REQ + $(field "$out" requests)))
+        OBS_ON_US=$((OBS_ON_US + $(field "$out" duration_us)))
+        OBS_ON_TICKS=$((OBS_ON_TICKS + ticks))
+    else
+        OBS_OFF_REQ=$((OBS_OFF_REQ + $(field "$out" requests)))
+        OBS_OFF_US=$((OBS_OFF_US + $(field "$out" duration_us)))
+        OBS_OFF_TICKS=$((OBS_OFF_TICKS + ticks))
+    fi
+}
+obs_run on; obs_run off; obs_run off; obs_run on
+LOG_LINES=$(grep -c '"target":"aegis::request"' gate.err || true)
+stop_pid "$QUIET_PID"
+stop_pid "$UP_SAT_QUIET_PID"
 
 PACED_DIRECT=$(run_wrk direct-paced "https://localhost:$UP_PACED_DIRECT_PORT/echo-body" \
     "$RATE_CONNECTIONS" "$RATE_DELAY_MS")
@@ -329,6 +372,12 @@ echo "  ledger on vs off (ABBA, 4 x ${HALF}s, same upstream): on $CMP_ON_RPS req
     "gate CPU per request on $(cpu_us_per_req "$CMP_ON_TICKS" "$CMP_ON_REQ") us," \
     "off $(cpu_us_per_req "$CMP_OFF_TICKS" "$CMP_OFF_REQ") us" \
     "(ledger request entries before: $ENTRIES_BEFORE)"
+OBS_ON_RPS=$(per_sec "$OBS_ON_REQ" "$OBS_ON_US")
+OBS_OFF_RPS=$(per_sec "$OBS_OFF_REQ" "$OBS_OFF_US")
+echo "  metrics + JSON logs on vs off (ABBA, 4 x ${HALF}s, same upstream): on $OBS_ON_RPS req/s," \
+    "off $OBS_OFF_RPS req/s, on/off $(ratio "$OBS_ON_RPS" "$OBS_OFF_RPS");" \
+    "gate CPU per request on $(cpu_us_per_req "$OBS_ON_TICKS" "$OBS_ON_REQ") us," \
+    "off $(cpu_us_per_req "$OBS_OFF_TICKS" "$OBS_OFF_REQ") us ($LOG_LINES request log lines written)"
 echo "  CPU per request: upstream $(cpu_us_per_req "$UP_TICKS_DIRECT" "$(field "$SAT_DIRECT" requests)") us (direct)," \
     "gate $(cpu_us_per_req "$GATE_TICKS" "$(field "$SAT_GATE" requests)") us +" \
     "upstream $(cpu_us_per_req "$UP_TICKS_GATE" "$(field "$SAT_GATE" requests)") us (through gate)"

@@ -313,7 +313,7 @@ keys! {
     "storage.busy_timeout" => Slot::Duration(field!(storage.busy_timeout));
     "observability.log_level" => enum_field!(LogLevel, observability.log_level), env = ["AEGIS_LOG_LEVEL"];
     "observability.log_format" => enum_field!(LogFormat, observability.log_format), env = ["AEGIS_LOG_FORMAT"];
-    "observability.metrics" => Slot::Bool(field!(observability.metrics)), legacy = ["AEGIS_METRICS"];
+    "observability.metrics" => Slot::Bool(field!(observability.metrics)), env = ["AEGIS_OBSERVABILITY_METRICS"], legacy = ["AEGIS_METRICS"];
     "dashboard.enabled" => Slot::Bool(field!(dashboard.enabled));
     "dashboard.port" => Slot::Port(field!(dashboard.port));
     "dashboard.bind" => Slot::Ip(field!(dashboard.bind));

@@ -335,6 +335,17 @@ fn metrics_off_answers_not_found() {
 }
 
 #[test]
+fn the_environment_turns_metrics_off_too() {
+    let (mut w, _token) = world();
+    w.env.set_env("AEGIS_OBSERVABILITY_METRICS", "false");
+    let gate = w.gate(&[]);
+    assert_eq!(
+        curl(&[&format!("{}/_aegis/metrics", gate.base)]).status,
+        404
+    );
+}
+
+#[test]
 fn a_json_log_of_a_whole_run_holds_no_secret_token_or_master_key() {
     let (w, token) = world();
     w.append_config("observability:\n  log_format: json\n  log_level: debug\n");
