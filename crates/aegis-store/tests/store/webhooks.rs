@@ -58,7 +58,10 @@ async fn webhooks_round_trip_with_their_ledger_entries() {
         .await
         .expect("insert");
     assert!(fx.store.generation().await.expect("generation") > before);
-    assert_eq!(fx.store.webhooks().await.expect("list"), [stored.clone()]);
+    assert_eq!(
+        fx.store.webhooks().await.expect("list"),
+        std::slice::from_ref(&stored)
+    );
     fx.store
         .enqueue_deliveries(&[row(stored.webhook.id.as_str(), now())])
         .await
