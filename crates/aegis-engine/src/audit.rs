@@ -30,6 +30,9 @@ use crate::upstream::BoxError;
 #[derive(Debug)]
 pub(crate) struct RequestAudit {
     started_at: Instant,
+    /// What a refusal's webhook event needs besides the entry (SPEC.md §18.1): the refusing
+    /// limit for `rate_limited`, the peer for agent-auth refusals.
+    refusal_detail: serde_json::Map<String, serde_json::Value>,
     /// The entry so far; taken (not cloned) when the final entry is built.
     base: Option<EntryContent>,
     /// The reserved slot, once the request is about to be forwarded.
@@ -77,6 +80,7 @@ impl RequestAudit {
             .with_path(target.as_bytes());
         Self {
             started_at: Instant::now(),
+            refusal_detail: serde_json::Map::new(),
             base: Some(base),
             slot: None,
             started: false,
@@ -155,6 +159,16 @@ impl RequestAudit {
         if let Some(rule) = rule {
             self.policy_rule = Some(rule.to_owned());
         }
+    }
+
+    /// The limit that refused a `rate_limited` request, e.g. `10/min` (`limit` in `detail`).
+    pub(crate) fn rate_limit(&mut self, limit: String) {
+        self.refusal_detail.insert("limit".into(), limit.into());
+    }
+
+    /// Where an agent-auth refusal came from: `loopback` or the remote address (`peer`).
+    pub(crate) fn peer(&mut self, peer: String) {
+        self.refusal_detail.insert("peer".into(), peer.into());
     }
 
     /// Adds inspection findings (detector, location, offset; never the text).
@@ -257,9 +271,15 @@ impl RequestAudit {
             .with_status_code(denial.status())
             .with_denial_code(denial.code())
             .with_latency_ms(elapsed_ms(self.started_at));
-        match self.detail(false) {
-            Some(detail) => self.finish(entry.with_detail(detail)),
-            None => self.finish(entry),
+        let mut detail = self.detail(false).unwrap_or_default();
+        if let Denial::RateLimited { retry_after_secs } = denial {
+            detail.insert("retry_after_s".into(), (*retry_after_secs).max(1).into());
+        }
+        detail.extend(std::mem::take(&mut self.refusal_detail));
+        if detail.is_empty() {
+            self.finish(entry)
+        } else {
+            self.finish(entry.with_detail(detail))
         }
     }
 

@@ -15,6 +15,7 @@ use aegis_core::ledger::{EntryContent, SystemEvent, Via};
 use aegis_core::policy::PolicySet;
 use aegis_core::snapshot::Snapshot;
 use aegis_core::timestamp::Timestamp;
+use aegis_core::webhook::ActiveWebhook;
 use aegis_store::ledger_writer::LedgerWriter;
 use aegis_store::vault::VaultStore;
 
@@ -38,15 +39,24 @@ pub struct SnapshotHolder {
     current: ArcSwap<Snapshot>,
     reloads_ok: AtomicU64,
     reloads_rejected: AtomicU64,
+    /// The config file's webhooks, put in front of the stored ones in every snapshot.
+    config_webhooks: Vec<ActiveWebhook>,
 }
 
 impl SnapshotHolder {
     /// Holds a first snapshot.
     pub fn new(first: Snapshot) -> Self {
+        Self::with_config_webhooks(first, Vec::new())
+    }
+
+    /// Holds a first snapshot; this and every reloaded snapshot get the config file's webhooks
+    /// in front of the stored ones (the effective list of SPEC.md §18.4).
+    pub fn with_config_webhooks(first: Snapshot, config_webhooks: Vec<ActiveWebhook>) -> Self {
         Self {
-            current: ArcSwap::from_pointee(first),
+            current: ArcSwap::from_pointee(first.with_config_webhooks(&config_webhooks)),
             reloads_ok: AtomicU64::new(0),
             reloads_rejected: AtomicU64::new(0),
+            config_webhooks,
         }
     }
 
@@ -156,6 +166,7 @@ impl SnapshotHolder {
                     failed_generation = None;
                     let credentials = next.credentials().len();
                     let policy_files = policy_set.file_count();
+                    let next = next.with_config_webhooks(&self.config_webhooks);
                     self.swap(next.with_policies(policy_set));
                     tracing::info!(generation, policy_files, "snapshot reloaded");
                     if let Some(ledger) = &ledger {

@@ -11,10 +11,15 @@ pub(crate) mod inject;
 pub(crate) mod inspect;
 pub mod limits;
 pub mod metrics;
+pub mod peer;
 pub mod pipeline;
 pub mod policy_dir;
 pub mod snapshot_loader;
 pub mod upstream;
+pub mod webhook_dispatch;
+pub mod webhook_expiry;
+pub mod webhook_router;
+pub mod webhook_stats;
 
 pub use error::EngineError;
 pub use pipeline::{Intent, Pipeline, PipelineSettings, ProxyBody, Via};

@@ -311,6 +311,12 @@ impl Pipeline {
                 if let Some(agent) = refusal.agent.and_then(|i| snapshot.agent(i)) {
                     audit.agent(agent.agent().name.as_str());
                 }
+                if matches!(
+                    refusal.denial,
+                    Denial::AgentAuthRequired | Denial::AgentAuthFailed
+                ) {
+                    audit.peer(crate::peer::peer_label(&parts.extensions));
+                }
                 return Err(refusal.denial);
             }
         };
@@ -375,6 +381,9 @@ impl Pipeline {
                     .filter(|_| matches!(refused.key, LimitKey::Rule(..)))
                     .map(|(_, name)| name);
                 audit.limited_by(refused.key.kind(), rule);
+                if let Some(limit) = applying.iter().find(|l| l.key == refused.key) {
+                    audit.rate_limit(limit.rate.to_string());
+                }
                 return Err(refused.into());
             }
             if let Some((limit, name)) = rule_limit

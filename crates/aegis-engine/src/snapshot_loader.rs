@@ -1,18 +1,21 @@
-//! Building a snapshot from the store: one read of every credential, agent and grant, every
-//! row MAC verified, every secret decrypted. Any failure rejects the whole build; nothing is
+//! Building a snapshot from the store: one read of every credential, agent, grant and webhook,
+//! every row MAC verified, every secret decrypted. Any failure rejects the whole build; nothing is
 //! half-applied.
 
 use std::collections::HashMap;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret as _, SecretString};
 
 use aegis_core::agent::grant_encoding;
+use aegis_core::config::WebhookConfig;
 use aegis_core::crypto::{SecretField, VaultKeys};
 use aegis_core::snapshot::{Snapshot, SnapshotAgent, SnapshotEntry};
 use aegis_core::timestamp::Timestamp;
+use aegis_core::webhook::{ActiveWebhook, WebhookId, generate_secret};
 use aegis_store::StoreError;
 use aegis_store::agents::AgentRows;
 use aegis_store::vault::{StoredCredential, VaultStore};
+use aegis_store::webhooks::StoredWebhook;
 
 use crate::error::EngineError;
 
@@ -35,6 +38,7 @@ pub async fn build_snapshot(
         entries.push(open_row(keys, &meta.id, row, now)?);
     }
     let agents = verified_agents(keys, &meta.id, store.agent_rows().await?)?;
+    let webhooks = open_webhooks(keys, &meta.id, store.webhooks().await?)?;
     Ok(Snapshot::new(
         generation,
         meta.name.clone(),
@@ -43,7 +47,98 @@ pub async fn build_snapshot(
         now,
         entries,
     )
-    .with_agents(agents))
+    .with_agents(agents)
+    .with_webhooks(webhooks))
+}
+
+/// The config file's webhooks with their secrets (SPEC.md §18.4, ids `cfg-<n>`). An entry
+/// without a secret gets a generated `whsec_` one, stored (encrypted) in the vault the first
+/// time, so every process signs with the same secret (§27).
+///
+/// # Errors
+/// [`EngineError::Store`] when the store fails, [`EngineError::Integrity`] when a stored
+/// generated secret does not decrypt.
+pub async fn config_webhooks(
+    store: &VaultStore,
+    keys: &VaultKeys,
+    config: &[WebhookConfig],
+) -> Result<Vec<ActiveWebhook>, EngineError> {
+    let mut out = Vec::with_capacity(config.len());
+    for (index, hook) in config.iter().enumerate() {
+        let id = WebhookId::for_config(index);
+        let secret = match &hook.secret {
+            Some(secret) => secret.clone(),
+            None => {
+                let aad = format!("cfg:{}", hook.url.as_str());
+                let fresh = generate_secret().map_err(|_| EngineError::Integrity {
+                    name: format!("webhook {id}"),
+                })?;
+                let sealed = keys
+                    .seal_webhook_secret(&aad, fresh.expose_secret().as_bytes())
+                    .map_err(|_| EngineError::Integrity {
+                        name: format!("webhook {id}"),
+                    })?;
+                let envelope = store
+                    .config_webhook_secret(hook.url.as_str(), &sealed)
+                    .await?;
+                open_webhook_secret(keys, &aad, &envelope).ok_or_else(|| {
+                    EngineError::Integrity {
+                        name: format!("webhook {id}"),
+                    }
+                })?
+            }
+        };
+        out.push(ActiveWebhook {
+            id,
+            url: hook.url.clone(),
+            events: hook.events.clone(),
+            allow_http: hook.allow_http,
+            secret,
+        });
+    }
+    Ok(out)
+}
+
+/// Checks every stored webhook's MAC and decrypts its secret.
+fn open_webhooks(
+    keys: &VaultKeys,
+    vault_id: &uuid::Uuid,
+    rows: Vec<StoredWebhook>,
+) -> Result<Vec<ActiveWebhook>, EngineError> {
+    rows.into_iter()
+        .map(|row| {
+            let w = row.webhook;
+            let tampered = || {
+                EngineError::Store(StoreError::InvalidRow {
+                    table: "webhooks",
+                    row: w.id.to_string(),
+                    field: "mac",
+                })
+            };
+            if !keys.verify_row_mac(&w.canonical_encoding(vault_id), &row.mac) {
+                return Err(tampered());
+            }
+            let secret =
+                open_webhook_secret(keys, w.id.as_str(), &row.secret).ok_or_else(|| {
+                    EngineError::Integrity {
+                        name: format!("webhook {}", w.id),
+                    }
+                })?;
+            Ok(ActiveWebhook {
+                id: w.id,
+                url: w.url,
+                events: w.events,
+                allow_http: w.allow_http,
+                secret,
+            })
+        })
+        .collect()
+}
+
+fn open_webhook_secret(keys: &VaultKeys, aad: &str, envelope: &[u8]) -> Option<SecretString> {
+    let plain = keys.open_webhook_secret(aad, envelope).ok()?;
+    let text = std::str::from_utf8(&plain).ok()?;
+    Some(SecretString::from(text.to_owned()))
 }
 
 /// Checks every agent and grant MAC and groups the grants by agent.

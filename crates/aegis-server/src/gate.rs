@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use aegis_core::denial::Denial;
 use aegis_engine::health::health_report;
+use aegis_engine::peer::PeerAddr;
 use aegis_engine::pipeline::new_request_id;
 use aegis_engine::{Intent, Pipeline, ProxyBody, Via};
 
@@ -87,7 +88,7 @@ pub async fn serve(
             () = stop.cancelled() => break,
             accepted = listener.accept() => accepted,
         };
-        let (stream, _peer) = match accepted {
+        let (stream, peer) = match accepted {
             Ok(accepted) => accepted,
             Err(err) => {
                 // Out of file descriptors and similar: back off instead of spinning.
@@ -102,7 +103,8 @@ pub async fn serve(
         let pipeline = pipeline.clone();
         let options_for_conn = options.clone();
         let counter = requests.clone();
-        let service = service_fn(move |request: http::Request<Incoming>| {
+        let service = service_fn(move |mut request: http::Request<Incoming>| {
+            request.extensions_mut().insert(PeerAddr(peer));
             let pipeline = pipeline.clone();
             let health = options_for_conn.health.clone();
             counter.fetch_add(1, Ordering::Relaxed);
