@@ -69,12 +69,101 @@ pub(crate) enum Command {
     /// Serve MCP to AI hosts, or print a host's MCP configuration
     #[command(subcommand)]
     Mcp(McpCommand),
+    /// Send signed event notifications to HTTPS endpoints
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
     /// See Aegis work end to end in a temporary directory (loopback only)
     Demo {
         /// Keep the temporary directory and print its path
         #[arg(long)]
         keep: bool,
     },
+}
+
+/// `aegis webhook …` (SPEC.md §18.4).
+#[derive(Debug, Subcommand)]
+pub(crate) enum WebhookCommand {
+    /// Store a webhook; prints its id (and a generated secret, once)
+    Add(WebhookAddArgs),
+    /// List webhooks with their last result (never secrets)
+    List,
+    /// Remove a stored webhook
+    Remove(WebhookIdArgs),
+    /// Send a test event now and print the status and latency
+    Test(WebhookIdArgs),
+    /// List credentials expired or expiring soon and queue credential_expiry events
+    CheckExpiry(WebhookExpiryArgs),
+    /// Check a received delivery's signature (for receivers)
+    VerifySignature(WebhookVerifyArgs),
+}
+
+/// `aegis webhook add`.
+#[derive(Debug, Args)]
+pub(crate) struct WebhookAddArgs {
+    /// Where to post: https://…, or http:// to a loopback host with --allow-http
+    #[arg(long, short = 'u', value_name = "URL", value_parser = parse_webhook_url)]
+    pub(crate) url: aegis_core::config::WebhookUrl,
+    /// Comma-separated event names, or * for all
+    #[arg(long, short = 'e', value_name = "LIST|*", value_parser = parse_webhook_events)]
+    pub(crate) events: aegis_core::config::WebhookEvents,
+    /// Signing secret, or - (or no value) for standard input; omitted: one is generated and
+    /// printed once
+    #[arg(long, value_name = "SECRET|-", num_args = 0..=1, default_missing_value = "-")]
+    pub(crate) secret: Option<String>,
+    /// Allow http:// (only to localhost or a loopback address)
+    #[arg(long)]
+    pub(crate) allow_http: bool,
+    /// Free text shown by webhook list
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) label: Option<String>,
+}
+
+/// `aegis webhook remove` and `aegis webhook test`.
+#[derive(Debug, Args)]
+pub(crate) struct WebhookIdArgs {
+    /// Webhook id (wh_… or cfg-<n>)
+    #[arg(long, value_parser = parse_webhook_id)]
+    pub(crate) id: aegis_core::webhook::WebhookId,
+}
+
+/// `aegis webhook check-expiry`.
+#[derive(Debug, Args)]
+pub(crate) struct WebhookExpiryArgs {
+    /// Window in days (default 7)
+    #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(0..=3650))]
+    pub(crate) days: Option<u32>,
+    /// Compatibility: the old spelling of --days
+    #[arg(long, hide = true, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(0..=3650))]
+    pub(crate) threshold: Option<u32>,
+}
+
+/// `aegis webhook verify-signature`.
+#[derive(Debug, Args)]
+pub(crate) struct WebhookVerifyArgs {
+    /// The webhook's secret, or - (or no value) for standard input
+    #[arg(long, value_name = "SECRET|-", num_args = 0..=1, default_missing_value = "-")]
+    pub(crate) secret: String,
+    /// The X-Aegis-Timestamp header
+    #[arg(long, value_name = "UNIX_SECONDS")]
+    pub(crate) timestamp: String,
+    /// The X-Aegis-Signature header (sha256=…)
+    #[arg(long, value_name = "SIGNATURE")]
+    pub(crate) signature: String,
+    /// File holding the raw body (default: standard input)
+    #[arg(long, value_name = "PATH")]
+    pub(crate) body_file: Option<PathBuf>,
+}
+
+fn parse_webhook_url(text: &str) -> Result<aegis_core::config::WebhookUrl, String> {
+    aegis_core::config::WebhookUrl::parse(text)
+}
+
+fn parse_webhook_events(text: &str) -> Result<aegis_core::config::WebhookEvents, String> {
+    aegis_core::webhook::parse_events_text(text)
+}
+
+fn parse_webhook_id(text: &str) -> Result<aegis_core::webhook::WebhookId, String> {
+    aegis_core::webhook::WebhookId::parse(text)
 }
 
 /// `aegis gate`.

@@ -13,3 +13,4 @@ pub(crate) mod ledger;
 pub(crate) mod mcp;
 pub(crate) mod policy;
 pub(crate) mod vault;
+pub(crate) mod webhook;

@@ -14,11 +14,15 @@ use aegis_core::config::ConfigEnum as _;
 use aegis_core::config::Durability;
 use aegis_core::policy::PolicySet;
 use aegis_core::timestamp::Timestamp;
+use aegis_core::webhook::PayloadContext;
 use aegis_engine::holder::{PolicyWatch, ReloadLedger, SnapshotHolder};
 use aegis_engine::metrics::Metrics;
 use aegis_engine::policy_dir::read_policy_dir;
-use aegis_engine::snapshot_loader::build_snapshot;
+use aegis_engine::snapshot_loader::{build_snapshot, config_webhooks};
 use aegis_engine::upstream::{UpstreamClient, UpstreamSettings};
+use aegis_engine::webhook_dispatch::{Dispatcher, DispatcherSettings};
+use aegis_engine::webhook_expiry::queue_expiry_events;
+use aegis_engine::webhook_router::WebhookRouter;
 use aegis_engine::{Pipeline, PipelineSettings};
 use aegis_store::ledger_writer::{self, CheckpointSigner, WriterSettings};
 use aegis_store::vault::VaultStore;
@@ -29,6 +33,12 @@ use crate::output;
 
 /// The reload poll never waits longer than this, so a change is in force within a second.
 const MAX_RELOAD_POLL: Duration = Duration::from_millis(250);
+
+/// How often a running gate looks for credentials reaching an expiry stage (SPEC.md §18.3).
+const EXPIRY_CHECK_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// Test knob: the webhook retry base in milliseconds instead of SPEC.md §18.3's 10 s.
+pub(crate) const RETRY_BASE_ENV: &str = "AEGIS_WEBHOOK_RETRY_BASE_MS";
 
 /// A running pipeline with its store, keys, snapshot holder and ledger writer.
 pub(crate) struct EngineRuntime {
@@ -41,6 +51,11 @@ pub(crate) struct EngineRuntime {
     /// This process's name in the ledger (`gate-<pid>`, `mcp-<pid>`).
     pub(crate) instance: String,
     keys: Arc<aegis_core::crypto::VaultKeys>,
+    /// Posts the webhook outbox (SPEC.md §18.3).
+    pub(crate) dispatcher: Arc<Dispatcher>,
+    webhook_wake: Arc<tokio::sync::Notify>,
+    dispatcher_task: Option<tokio::task::JoinHandle<()>>,
+    payload_context: PayloadContext,
     policy_sources: Vec<(String, String)>,
     reload_ledger: Option<ReloadLedger>,
     writer_close: CancellationToken,
@@ -68,7 +83,31 @@ impl EngineRuntime {
                     .with_hint("run aegis doctor")
             })?
             .with_policies(Arc::new(policies));
-        let holder = Arc::new(SnapshotHolder::new(first));
+        let config_hooks = config_webhooks(&store, &keys, &config.webhooks)
+            .await
+            .map_err(|e| {
+                CliError::failure(
+                    e.code(),
+                    format!("cannot read the config file's webhooks: {e}"),
+                )
+                .with_hint("run aegis doctor")
+            })?;
+        let holder = Arc::new(SnapshotHolder::with_config_webhooks(first, config_hooks));
+        let payload_context = PayloadContext {
+            vault: store.meta().name.to_string(),
+            instance: instance.clone(),
+        };
+        let router = Arc::new(WebhookRouter::new(holder.clone(), payload_context.clone()));
+        let webhook_wake = router.wake();
+        let dispatcher = Arc::new(
+            Dispatcher::new(
+                store.clone(),
+                holder.clone(),
+                dispatcher_settings(ctx),
+                instance.clone(),
+            )
+            .map_err(|e| CliError::config(e.to_string()))?,
+        );
         crate::logging::filter().follow(holder.clone());
         let client = UpstreamClient::new(&UpstreamSettings {
             extra_ca: gate_config.upstream_ca_file.clone(),
@@ -97,7 +136,8 @@ impl EngineRuntime {
             store.with_full_sync(ctx.busy_timeout()).await?
         } else {
             store.clone()
-        };
+        }
+        .with_outbox_router(router);
         let (writer, writer_task) = ledger_writer::spawn(
             writer_store,
             WriterSettings {
@@ -139,6 +179,10 @@ impl EngineRuntime {
             holder,
             instance,
             keys,
+            dispatcher,
+            webhook_wake,
+            dispatcher_task: None,
+            payload_context,
             policy_sources,
             reload_ledger,
             writer_close,
@@ -168,16 +212,63 @@ impl EngineRuntime {
             },
         ));
         tokio::spawn(reload_on_hangup(hup, stop.clone()));
+        self.dispatcher_task = Some(tokio::spawn(
+            self.dispatcher
+                .clone()
+                .run(self.webhook_wake.clone(), stop.clone()),
+        ));
         reload
+    }
+
+    /// Queues `credential_expiry` events now and every hour until `stop` fires (the gate's
+    /// duty, SPEC.md §18.3).
+    pub(crate) fn spawn_expiry_checks(&self, stop: &CancellationToken) {
+        let store = self.store.clone();
+        let holder = self.holder.clone();
+        let context = self.payload_context.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            loop {
+                let now = Timestamp::from_system_time(SystemTime::now());
+                if let Err(err) = queue_expiry_events(&store, &holder.load(), &context, now).await {
+                    tracing::warn!(error = %err, "cannot queue credential expiry events");
+                }
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(EXPIRY_CHECK_INTERVAL) => {}
+                }
+            }
+        });
     }
 
     /// Commits every queued and reserved ledger entry and stops the writer; returns the store
     /// for the final system entry.
-    pub(crate) async fn close_ledger(self) -> VaultStore {
+    pub(crate) async fn close_ledger(mut self) -> VaultStore {
+        if let Some(task) = self.dispatcher_task.take() {
+            // Stops with the same signal as the reload task; undelivered rows stay queued.
+            let _ = task.await;
+        }
         self.writer_close.cancel();
         let _ = self.writer_task.await;
         self.store
     }
+}
+
+/// The webhook dispatcher's settings: SPEC.md §18.3's timing, the gate's extra CA, and the
+/// documented test knob `AEGIS_WEBHOOK_RETRY_BASE_MS` for the retry base.
+pub(crate) fn dispatcher_settings(ctx: &Context) -> DispatcherSettings {
+    let mut settings = DispatcherSettings {
+        extra_ca: ctx.loaded.config.gate.upstream_ca_file.clone(),
+        ..DispatcherSettings::default()
+    };
+    if let Some(ms) = ctx
+        .env
+        .get(RETRY_BASE_ENV)
+        .and_then(|v| v.trim().parse::<u64>().ok())
+    {
+        settings.retry.base = Duration::from_millis(ms.max(1));
+    }
+    settings
 }
 
 /// The pipeline's settings from the `gate:` section: the MCP server runs the same checks with

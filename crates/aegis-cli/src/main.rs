@@ -89,6 +89,10 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
             let ctx = Context::load(explicit, flags, json)?;
             commands::agent::run(&ctx, command).await
         }
+        Command::Webhook(command) => {
+            let ctx = Context::load(explicit, flags, json)?;
+            commands::webhook::run(&ctx, command).await
+        }
         Command::Policy(command) => {
             flags.extend(commands::policy::dir_flag(command));
             let ctx = Context::load(explicit, flags, json)?;

@@ -20,4 +20,5 @@ mod e2e {
     mod policy_replay;
     mod usage_errors;
     mod vault;
+    mod webhooks;
 }

@@ -5,9 +5,11 @@
 
 pub mod ca;
 pub mod upstream;
+pub mod webhook_receiver;
 
 pub use ca::{IssuedCert, TestCa};
 pub use upstream::{HttpsUpstream, PatternBody, RecordedRequest};
+pub use webhook_receiver::{Answer, Delivery, WebhookReceiver};
 
 use std::path::{Path, PathBuf};
 use std::process::Output;

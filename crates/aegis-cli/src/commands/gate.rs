@@ -114,6 +114,7 @@ pub(crate) async fn run(ctx: &Context, args: &GateArgs) -> Result<(), CliError> 
 
     let stop = CancellationToken::new();
     let reload = engine.spawn_reload(ctx, &stop);
+    engine.spawn_expiry_checks(&stop);
     let force = CancellationToken::new();
     tokio::spawn(wait_for_signals(stop.clone(), force.clone()));
     let report = gate::serve(

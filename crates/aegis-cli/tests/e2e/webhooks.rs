@@ -1,0 +1,593 @@
+//! Webhooks end to end (SPEC.md §18): `aegis webhook …` commands, and deliveries from a real
+//! gate to a real HTTPS receiver on 127.0.0.1 signed by the test CA. Signatures are recomputed
+//! with `openssl dgst -hmac`, independently of Aegis's code.
+
+use std::io::{Read as _, Write as _};
+use std::time::{Duration, Instant};
+
+use aegis_test_support::{Answer, WebhookReceiver};
+
+use super::support::{Gate, World, assert_error, curl};
+
+const SECRET: &str = "receiver-shared-secret-0123456789";
+const WAIT: Duration = Duration::from_secs(30);
+
+/// A world whose retries are fast (`AEGIS_WEBHOOK_RETRY_BASE_MS`) and a receiver.
+fn world_with_receiver() -> (World, WebhookReceiver) {
+    let mut w = World::new();
+    w.env.set_env("AEGIS_WEBHOOK_RETRY_BASE_MS", "50");
+    let receiver = WebhookReceiver::start(&w.ca);
+    (w, receiver)
+}
+
+/// `webhook add` with the known secret on standard input; returns the id.
+fn add_webhook(w: &World, url: &str, events: &str) -> String {
+    let run = w.env.run(
+        [
+            "webhook", "add", "--url", url, "--events", events, "--secret", "-", "--json",
+        ],
+        &format!("{SECRET}\n"),
+    );
+    assert_eq!(run.code, 0, "webhook add: {}", run.stderr);
+    let id = run.json()["id"].as_str().expect("id").to_owned();
+    assert!(id.starts_with("wh_") && id.len() == 13, "{id}");
+    id
+}
+
+/// HMAC-SHA256 by openssl, in hex.
+fn openssl_hmac(key: &str, message: &[u8]) -> String {
+    let mut child = std::process::Command::new("openssl")
+        .args(["dgst", "-sha256", "-hmac", key])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("openssl");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(message)
+        .expect("write");
+    let output = child.wait_with_output().expect("openssl output");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    text.rsplit("= ")
+        .next()
+        .expect("openssl prints `…= <hex>`")
+        .trim()
+        .to_owned()
+}
+
+/// Rows of a query on the vault database, one line each, columns joined by `|` (python3's
+/// sqlite3, an independent client).
+fn query(w: &World, sql: &str) -> Vec<String> {
+    let db = w.env.data_dir().join("vaults/default/vault.db");
+    let output = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3,sys\nfor r in sqlite3.connect(sys.argv[1]).execute(sys.argv[2]): print('|'.join(map(str, r)))",
+            db.to_str().expect("utf-8"),
+            sql,
+        ])
+        .output()
+        .expect("python3");
+    assert!(output.status.success(), "{sql}");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn blocked_request(gate: &Gate) {
+    let refused = curl(&[&format!("{}/nosuch/x?token=hidden", gate.base)]);
+    assert_eq!(refused.status, 404);
+}
+
+fn unix_now() -> i64 {
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs(),
+    )
+    .expect("seconds")
+}
+
+#[test]
+fn deliveries_carry_the_documented_headers_and_an_independently_verifiable_signature() {
+    let (w, receiver) = world_with_receiver();
+    add_webhook(&w, &receiver.url("/hook"), "blocked_request");
+    let gate = w.gate(&[]);
+    blocked_request(&gate);
+    let seen = receiver.wait_until("one delivery", WAIT, |d| !d.is_empty());
+    let delivery = &seen[0];
+    assert_eq!(delivery.header("content-type"), Some("application/json"));
+    assert!(
+        delivery
+            .header("user-agent")
+            .is_some_and(|ua| ua.starts_with("aegis-webhook/")),
+        "{delivery:?}"
+    );
+    assert_eq!(delivery.header("x-aegis-event"), Some("blocked_request"));
+    let delivery_id = delivery.header("x-aegis-delivery").expect("delivery id");
+    assert_eq!(delivery_id.len(), 36, "a UUID: {delivery_id}");
+    let ts = delivery.header("x-aegis-timestamp").expect("timestamp");
+    let ts_value: i64 = ts.parse().expect("unix seconds");
+    assert!((unix_now() - ts_value).abs() <= 300, "{ts}");
+    let mut signed = format!("{ts}.").into_bytes();
+    signed.extend_from_slice(&delivery.body);
+    let expected = format!("sha256={}", openssl_hmac(SECRET, &signed));
+    assert_eq!(
+        delivery.header("x-aegis-signature"),
+        Some(expected.as_str())
+    );
+
+    let body = delivery.json();
+    assert_eq!(body["event"], "blocked_request");
+    assert_eq!(body["vault"], "default");
+    assert!(
+        body["instance"]
+            .as_str()
+            .is_some_and(|i| i.starts_with("gate-"))
+    );
+    assert_eq!(body["data"]["denial_code"], "unknown_service");
+    assert_eq!(body["data"]["path"], "/nosuch/x");
+    assert!(body["data"]["ledger_id"].as_u64().is_some(), "{body}");
+    assert!(!String::from_utf8_lossy(&delivery.body).contains("hidden"));
+
+    // The receiver-side command agrees, and refuses a tampered body.
+    let body_file = w.env.path().join("body.json");
+    std::fs::write(&body_file, &delivery.body).expect("body");
+    let signature = expected.clone();
+    let verify = |file: &std::path::Path| {
+        w.env.run(
+            [
+                "webhook",
+                "verify-signature",
+                "--secret",
+                SECRET,
+                "--timestamp",
+                ts,
+                "--signature",
+                &signature,
+                "--body-file",
+                file.to_str().expect("utf-8"),
+            ],
+            "",
+        )
+    };
+    let ok = verify(&body_file);
+    assert_eq!(ok.code, 0, "{}", ok.stderr);
+    assert!(ok.stdout.contains("ok"), "{}", ok.stdout);
+    let tampered = w.env.path().join("tampered.json");
+    let mut bytes = delivery.body.clone();
+    bytes.push(b' ');
+    std::fs::write(&tampered, bytes).expect("tampered");
+    assert_error(&verify(&tampered), 1, "does not match");
+}
+
+#[test]
+fn a_failing_receiver_gets_the_event_exactly_once_more_across_a_gate_restart() {
+    let (w, receiver) = world_with_receiver();
+    let id = add_webhook(&w, &receiver.url("/hook"), "*");
+    receiver.fail_next(3, 503);
+    receiver.set_hanging(true);
+    let mut first = w.gate(&[]);
+    blocked_request(&first);
+    // Three failures, then an attempt the receiver holds open: the gate stops while the
+    // delivery is still pending.
+    receiver.wait_until("three failures and a held attempt", WAIT, |d| {
+        d.len() >= 4 && d[3].answer == Answer::Hung
+    });
+    first.terminate();
+    assert_eq!(first.wait_exit(WAIT), 0, "{}", first.output());
+    let pending = query(
+        &w,
+        "SELECT state, attempts, lease_until IS NULL FROM webhook_outbox",
+    );
+    assert_eq!(
+        pending,
+        ["pending|3|1"],
+        "left in the outbox, lease released"
+    );
+    receiver.set_hanging(false);
+
+    let mut second = w.gate(&[]);
+    let seen = receiver.wait_until("the delivery after the restart", WAIT, |d| {
+        d.iter().any(|x| x.answer == Answer::Status(200))
+    });
+    aegis_test_support::wait_for("the outbox to record the delivery", WAIT, || {
+        (query(&w, "SELECT state FROM webhook_outbox") == ["delivered"]).then_some(())
+    });
+    second.terminate();
+    assert_eq!(second.wait_exit(WAIT), 0, "{}", second.output());
+    let seen_after_stop = receiver.deliveries();
+    assert_eq!(
+        seen_after_stop.len(),
+        seen.len(),
+        "nothing after the success"
+    );
+    let answers: Vec<Answer> = seen.iter().map(|d| d.answer).collect();
+    assert_eq!(
+        answers,
+        [
+            Answer::Status(503),
+            Answer::Status(503),
+            Answer::Status(503),
+            Answer::Hung,
+            Answer::Status(200)
+        ]
+    );
+    let ids: Vec<&str> = seen
+        .iter()
+        .filter_map(|d| d.header("x-aegis-delivery"))
+        .collect();
+    assert_eq!(ids.len(), 5);
+    assert!(
+        ids.iter().all(|i| *i == ids[0]),
+        "same delivery id: {ids:?}"
+    );
+    let bodies: Vec<&Vec<u8>> = seen.iter().map(|d| &d.body).collect();
+    assert!(bodies.iter().all(|b| *b == bodies[0]), "same payload bytes");
+    assert_eq!(
+        query(&w, "SELECT state, attempts, webhook_id FROM webhook_outbox"),
+        [format!("delivered|4|{id}")]
+    );
+    let listed = w.ok(&["webhook", "list", "--json"]).json();
+    assert_eq!(listed[0]["last_result"], "200", "{listed}");
+    assert_eq!(listed[0]["failed_24h"], 0);
+}
+
+#[test]
+fn blocked_requests_never_wait_on_a_hanging_receiver() {
+    let (w, receiver) = world_with_receiver();
+    add_webhook(&w, &receiver.url("/hook"), "blocked_request");
+    let gate = w.gate(&[]);
+    let mut client = KeepAlive::connect(gate.port());
+    for _ in 0..10 {
+        client.blocked();
+    }
+    let responsive = client.p50_of_blocked(60);
+    receiver.wait_until("deliveries while responsive", WAIT, |d| {
+        d.iter().any(|x| x.answer == Answer::Status(200))
+    });
+    receiver.set_hanging(true);
+    client.blocked();
+    receiver.wait_until("a delivery held open by the receiver", WAIT, |d| {
+        d.iter().any(|x| x.answer == Answer::Hung)
+    });
+    let hanging = client.p50_of_blocked(60);
+    let still_held = receiver
+        .deliveries()
+        .iter()
+        .filter(|d| d.answer == Answer::Hung)
+        .count();
+    assert!(still_held >= 1);
+    println!("blocked request p50: receiver responsive {responsive:?}, hanging {hanging:?}");
+    assert!(
+        hanging <= responsive * 2 + Duration::from_millis(10),
+        "blocked requests slowed down while the receiver hangs: p50 {hanging:?} vs {responsive:?}"
+    );
+    receiver.set_hanging(false);
+}
+
+#[test]
+fn webhook_add_refuses_plain_http_unless_allowed_and_loopback() {
+    let w = World::new();
+    let add = |extra: &[&str]| {
+        let mut args = vec!["webhook", "add", "--events", "*", "--secret", SECRET];
+        args.extend_from_slice(extra);
+        w.env.run(&args, "")
+    };
+    assert_error(&add(&["--url", "http://127.0.0.1:9/h"]), 2, "--allow-http");
+    assert_error(
+        &add(&["--url", "http://hooks.example.net/h", "--allow-http"]),
+        2,
+        "loopback",
+    );
+    assert_error(&add(&["--url", "ftp://hooks.example.net/h"]), 2, "https://");
+    let unknown_event = w.env.run(
+        [
+            "webhook",
+            "add",
+            "--url",
+            "https://hooks.example.net/h",
+            "--events",
+            "nope",
+        ],
+        "",
+    );
+    assert_error(&unknown_event, 2, "nope");
+    let ok = add(&["--url", "http://127.0.0.1:9/h", "--allow-http"]);
+    assert_eq!(ok.code, 0, "{}", ok.stderr);
+    assert!(ok.stdout.contains("added webhook wh_"), "{}", ok.stdout);
+}
+
+#[test]
+fn a_generated_secret_is_shown_once_and_list_never_shows_secrets() {
+    let w = World::new();
+    w.append_config(&format!(
+        "webhooks:\n  - url: https://config.example.net/aegis\n    events: [blocked_request]\n    secret: {SECRET}\n"
+    ));
+    let added = w.ok(&[
+        "webhook",
+        "add",
+        "-u",
+        "https://hooks.example.net/h?k=1",
+        "-e",
+        "blocked_request,credential_expiry",
+        "--label",
+        "ops channel",
+    ]);
+    let secret = added
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("secret: "))
+        .expect("generated secret printed")
+        .to_owned();
+    assert!(
+        secret.starts_with("whsec_") && secret.len() == 49,
+        "{secret}"
+    );
+    for args in [&["webhook", "list"][..], &["webhook", "list", "--json"][..]] {
+        let listed = w.ok(args);
+        let out = listed.all_output();
+        assert!(!out.contains(&secret), "generated secret listed: {out}");
+        assert!(!out.contains(SECRET), "config secret listed: {out}");
+        assert!(out.contains("cfg-1") && out.contains("wh_"), "{out}");
+    }
+    let listed = w.ok(&["webhook", "list", "--json"]).json();
+    let rows = listed.as_array().expect("array");
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["id"], "cfg-1");
+    assert_eq!(rows[0]["source"], "config");
+    assert_eq!(rows[1]["source"], "cli");
+    assert_eq!(rows[1]["label"], "ops channel");
+    assert_eq!(
+        rows[1]["events"],
+        serde_json::json!(["blocked_request", "credential_expiry"])
+    );
+    let ledger = w.ok(&["ledger", "show", "--system", "--json"]);
+    assert!(!ledger.stdout.contains(&secret));
+    assert!(
+        !ledger.stdout.contains("k=1"),
+        "no query string in the ledger"
+    );
+    let stored = query(&w, "SELECT hex(secret) FROM webhooks");
+    assert!(
+        !stored[0].contains(&hex_upper(secret.as_bytes())),
+        "stored encrypted"
+    );
+}
+
+#[test]
+fn config_webhooks_refuse_removal_and_stored_ones_are_removed_with_a_ledger_entry() {
+    let w = World::new();
+    w.append_config(&format!(
+        "webhooks:\n  - url: https://config.example.net/aegis\n    events: ['*']\n    secret: {SECRET}\n"
+    ));
+    let refused = w.env.run(["webhook", "remove", "--id", "cfg-1"], "");
+    assert_error(&refused, 1, "config file");
+    assert!(
+        refused.stderr.contains("hint: edit the config file"),
+        "{}",
+        refused.stderr
+    );
+    let id = add_webhook(&w, "https://hooks.example.net/h", "*");
+    let removed = w.ok(&["webhook", "remove", "--id", &id]);
+    assert!(removed.stdout.contains(&id));
+    assert_error(
+        &w.env.run(["webhook", "remove", "--id", &id], ""),
+        1,
+        "no webhook",
+    );
+    assert_error(
+        &w.env.run(["webhook", "remove", "--id", "bogus"], ""),
+        2,
+        "webhook id",
+    );
+    let events = query(
+        &w,
+        "SELECT event FROM ledger WHERE event LIKE 'webhook_%' ORDER BY id",
+    );
+    assert_eq!(events, ["webhook_added", "webhook_removed"]);
+    let listed = w.ok(&["webhook", "list", "--json"]).json();
+    assert_eq!(listed.as_array().map(Vec::len), Some(1));
+}
+
+#[test]
+fn webhook_test_prints_status_and_latency_and_fails_on_a_non_2xx_answer() {
+    let (w, receiver) = world_with_receiver();
+    let id = add_webhook(&w, &receiver.url("/hook"), "blocked_request");
+    let sent = w.ok(&["webhook", "test", "--id", &id]);
+    assert!(sent.stdout.contains("200 in "), "{}", sent.stdout);
+    assert!(sent.stdout.contains(" ms"), "{}", sent.stdout);
+    let seen = receiver.deliveries();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].header("x-aegis-event"), Some("test"));
+    assert_eq!(seen[0].json()["event"], "test");
+    receiver.fail_next(1, 500);
+    assert_error(&w.env.run(["webhook", "test", "--id", &id], ""), 1, "500");
+    assert_error(
+        &w.env.run(["webhook", "test", "--id", "wh_aaaaaaaaaa"], ""),
+        1,
+        "no webhook",
+    );
+    assert_eq!(
+        query(&w, "SELECT count(*) FROM webhook_outbox"),
+        ["0"],
+        "a test is sent directly, not queued"
+    );
+}
+
+#[test]
+fn check_expiry_lists_expiring_credentials_and_notifies_each_stage_once() {
+    let (w, receiver) = world_with_receiver();
+    add_webhook(&w, &receiver.url("/hook"), "credential_expiry");
+    w.add(
+        &[
+            "--name",
+            "soon",
+            "--service",
+            "github",
+            "--domains",
+            "api.github.com",
+            "--ttl",
+            "3",
+        ],
+        "ghp_expiring_secret",
+    );
+    w.add(
+        &[
+            "--name",
+            "later",
+            "--service",
+            "slack",
+            "--domains",
+            "slack.com",
+            "--ttl",
+            "30",
+        ],
+        "xoxb-later-secret",
+    );
+    let run = w.ok(&["webhook", "check-expiry", "--json"]);
+    let report = run.json();
+    let listed = report["credentials"].as_array().expect("credentials");
+    assert_eq!(listed.len(), 1, "{report}");
+    assert_eq!(listed[0]["credential"], "soon");
+    assert_eq!(listed[0]["expired"], false);
+    assert_eq!(report["queued"], 1);
+    let seen = receiver.wait_until("the expiry event", WAIT, |d| !d.is_empty());
+    let body = seen[0].json();
+    assert_eq!(body["event"], "credential_expiry");
+    assert_eq!(body["data"]["credential"], "soon");
+    assert_eq!(body["data"]["service"], "github");
+    assert_eq!(body["data"]["expired"], false);
+    assert!(
+        body["data"]["days_left"]
+            .as_i64()
+            .is_some_and(|d| (2..=3).contains(&d))
+    );
+    // Once per stage: a second run queues nothing; a wider window lists more.
+    let again = w.ok(&["webhook", "check-expiry", "--json"]).json();
+    assert_eq!(again["queued"], 0);
+    let wide = w.env.run(
+        ["webhook", "check-expiry", "--threshold", "60", "--json"],
+        "",
+    );
+    assert_eq!(wide.code, 0, "{}", wide.stderr);
+    assert!(
+        wide.stderr
+            .contains("warning: --threshold is the old spelling of --days")
+    );
+    assert_eq!(wide.json()["credentials"].as_array().map(Vec::len), Some(2));
+    let human = w.ok(&["webhook", "check-expiry", "--days", "7"]);
+    assert!(
+        human.stdout.contains("soon") && !human.stdout.contains("later"),
+        "{}",
+        human.stdout
+    );
+    assert_eq!(receiver.deliveries().len(), 1);
+}
+
+#[test]
+fn verify_signature_checks_the_window_and_the_secret() {
+    let w = World::new();
+    let body = br#"{"id":"x","event":"test"}"#;
+    let ts = unix_now().to_string();
+    let mut signed = format!("{ts}.").into_bytes();
+    signed.extend_from_slice(body);
+    let signature = format!("sha256={}", openssl_hmac(SECRET, &signed));
+    let file = w.env.path().join("body.json");
+    std::fs::write(&file, body).expect("body");
+    let run = |secret: &str, ts: &str| {
+        w.env.run(
+            [
+                "webhook",
+                "verify-signature",
+                "--secret",
+                secret,
+                "--timestamp",
+                ts,
+                "--signature",
+                &signature,
+                "--body-file",
+                file.to_str().expect("utf-8"),
+            ],
+            "",
+        )
+    };
+    assert_eq!(run(SECRET, &ts).code, 0);
+    assert_error(&run("another-secret-0123456789", &ts), 1, "does not match");
+    let stale = (unix_now() - 600).to_string();
+    let refused = run(SECRET, &stale);
+    assert_error(&refused, 1, "5 minutes");
+    // The body may also come on standard input (with the secret given literally).
+    let piped = w.env.run(
+        [
+            "webhook",
+            "verify-signature",
+            "--secret",
+            SECRET,
+            "--timestamp",
+            &ts,
+            "--signature",
+            &signature,
+        ],
+        std::str::from_utf8(body).expect("utf-8"),
+    );
+    assert_eq!(piped.code, 0, "{}", piped.stderr);
+    assert!(
+        !piped.all_output().contains("receiver-shared"),
+        "secret not echoed"
+    );
+}
+
+fn hex_upper(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02X}")).collect()
+}
+
+/// A keep-alive HTTP/1.1 connection to the gate, timing one request at a time.
+struct KeepAlive {
+    stream: std::net::TcpStream,
+}
+
+impl KeepAlive {
+    fn connect(port: u16) -> Self {
+        let stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        stream.set_nodelay(true).expect("nodelay");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        Self { stream }
+    }
+
+    /// Sends one request for an unknown service and reads the whole 404 answer.
+    fn blocked(&mut self) -> Duration {
+        let started = Instant::now();
+        self.stream
+            .write_all(b"GET /nosuch/x HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            .expect("write");
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            self.stream.read_exact(&mut byte).expect("read head");
+            head.push(byte[0]);
+        }
+        let text = String::from_utf8_lossy(&head).to_ascii_lowercase();
+        assert!(text.starts_with("http/1.1 404"), "{text}");
+        let length: usize = text
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("content-length");
+        let mut body = vec![0u8; length];
+        self.stream.read_exact(&mut body).expect("read body");
+        started.elapsed()
+    }
+
+    fn p50_of_blocked(&mut self, count: usize) -> Duration {
+        let mut times: Vec<Duration> = (0..count).map(|_| self.blocked()).collect();
+        times.sort();
+        times[count / 2]
+    }
+}
