@@ -46,10 +46,14 @@ impl LogFilter {
 
     /// `line` with every vault secret form and every known key format replaced.
     fn clean(&self, line: &[u8]) -> Vec<u8> {
-        match self.holder.get() {
-            Some(holder) => clean_line(Some(holder.load().redaction()), line),
-            None => clean_line(None, line),
-        }
+        clean_line(self.secrets().as_ref(), line)
+    }
+
+    /// The echo-redaction automaton of the snapshot in force, once there is one.
+    fn secrets(&self) -> Option<Arc<RedactionSet>> {
+        self.holder
+            .get()
+            .map(|holder| holder.load().redaction().clone())
     }
 }
 
@@ -163,8 +167,37 @@ impl<W: Write> Drop for LineWriter<W> {
 }
 
 /// One JSON object per line: `ts`, `level`, `target`, `message`, the event's fields, and the
-/// fields of the spans it happened in (the request id).
-struct JsonLine;
+/// fields of the spans it happened in (the request id). Each value is cleaned before it is
+/// escaped into JSON (a secret with a quote or a backslash in it would not match the escaped
+/// text), and the whole line once more by the writer.
+struct JsonLine {
+    secrets: Box<dyn Fn() -> Option<Arc<RedactionSet>> + Send + Sync>,
+}
+
+impl JsonLine {
+    /// Cleans every string in `value`, recursively.
+    fn clean_value(vault: Option<&Arc<RedactionSet>>, value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::String(text) => {
+                let cleaned = clean_line(vault, text.as_bytes());
+                if cleaned != text.as_bytes() {
+                    *text = String::from_utf8_lossy(&cleaned).into_owned();
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for item in items {
+                    Self::clean_value(vault, item);
+                }
+            }
+            serde_json::Value::Object(fields) => {
+                for item in fields.values_mut() {
+                    Self::clean_value(vault, item);
+                }
+            }
+            _ => {}
+        }
+    }
+}
 
 impl<S, N> FormatEvent<S, N> for JsonLine
 where
@@ -200,6 +233,9 @@ where
         if !line.contains_key("message") {
             line.insert("message".into(), "".into());
         }
+        let vault = (self.secrets)();
+        let mut line = serde_json::Value::Object(line);
+        Self::clean_value(vault.as_ref(), &mut line);
         let text = serde_json::to_string(&line).map_err(|_| fmt::Error)?;
         writer.write_str(&text)?;
         writer.write_char('\n')
@@ -269,7 +305,9 @@ pub(crate) fn init(ctx: &Context) {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(env_filter)
             .fmt_fields(JsonFields::new())
-            .event_format(JsonLine)
+            .event_format(JsonLine {
+                secrets: Box::new(|| filter().secrets()),
+            })
             .with_writer(FilteredStderr)
             .try_init();
     } else {
@@ -318,6 +356,7 @@ mod tests {
         let set = vault(secret);
         let captured = Captured::default();
         let sink = captured.clone();
+        let for_writer = set.clone();
         let make = move || {
             // The filter of the test: the same cleaning as the process's, over this vault.
             struct Cleaning(Captured, Arc<RedactionSet>, Vec<u8>);
@@ -336,11 +375,14 @@ mod tests {
                     let _ = self.0.write_all(&cleaned);
                 }
             }
-            Cleaning(sink.clone(), set.clone(), Vec::new())
+            Cleaning(sink.clone(), for_writer.clone(), Vec::new())
         };
+        let secrets = set.clone();
         let subscriber = tracing_subscriber::fmt()
             .fmt_fields(JsonFields::new())
-            .event_format(JsonLine)
+            .event_format(JsonLine {
+                secrets: Box::new(move || Some(secrets.clone())),
+            })
             .with_writer(make)
             .finish();
         let github = format!(
@@ -367,6 +409,36 @@ mod tests {
                 .as_str()
                 .is_some_and(|m| m.contains("[REDACTED]"))
         );
+    }
+
+    #[test]
+    fn a_secret_with_a_quote_and_a_backslash_is_caught_before_json_escapes_it() {
+        let secret = "pa\"ss\\word-with-quote-1234";
+        let set = vault(secret);
+        let captured = Captured::default();
+        let sink = captured.clone();
+        let secrets = set.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .fmt_fields(JsonFields::new())
+            .event_format(JsonLine {
+                secrets: Box::new(move || Some(secrets.clone())),
+            })
+            .with_writer(move || sink.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::warn!(value = secret, "login failed with {secret}");
+        });
+        let output = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("utf-8");
+        let line: serde_json::Value = serde_json::from_str(output.trim()).expect("one JSON line");
+        assert_eq!(line["value"], "[REDACTED]", "{output}");
+        assert!(
+            !line["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(secret),
+            "{output}"
+        );
+        assert!(!output.contains("ss\\\\word"), "{output}");
     }
 
     #[test]
