@@ -178,7 +178,9 @@ impl JsonLine {
     /// Cleans every string in `value`, recursively.
     fn clean_value(vault: Option<&Arc<RedactionSet>>, value: &mut serde_json::Value) {
         match value {
-            serde_json::Value::String(text) => {
+            // Text that JSON writes as it is gets the same scan in the whole line; only text
+            // with something to escape must be cleaned here.
+            serde_json::Value::String(text) if text.bytes().any(needs_json_escape) => {
                 let cleaned = clean_line(vault, text.as_bytes());
                 if cleaned != text.as_bytes() {
                     *text = String::from_utf8_lossy(&cleaned).into_owned();
@@ -240,6 +242,11 @@ where
         writer.write_str(&text)?;
         writer.write_char('\n')
     }
+}
+
+/// Whether JSON writes `byte` escaped (so the raw text would not appear in the line).
+fn needs_json_escape(byte: u8) -> bool {
+    byte == b'"' || byte == b'\\' || byte < 0x20
 }
 
 /// Records an event's fields into the line's JSON object.
