@@ -13,19 +13,13 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 mod common;
 
-const BODY: usize = 1024 * 1024;
-
-fn adversarial() -> Vec<u8> {
-    let text = "sk-ab ghp_x AKIA1 eyJhbGciOi. -----BEGIN X xoxb-1 AIza_ sk-bench-0123 \
-        sk_live_abc github_pat_ ";
-    text.as_bytes().iter().copied().cycle().take(BODY).collect()
-}
+const BODY: usize = common::INSPECT_BODY;
 
 fn scan(c: &mut Criterion) {
     let set = RedactionSet::try_new(common::secrets(1_000)).expect("builds");
     let bodies = [
         ("clean", common::prose(BODY)),
-        ("adversarial", adversarial()),
+        ("adversarial", common::adversarial(BODY)),
     ];
     let mut group = c.benchmark_group("inspect_scan_1m");
     group.throughput(Throughput::Bytes(BODY as u64));

@@ -15,13 +15,8 @@ mod common;
 
 const BODY: usize = 64 * 1024;
 
-fn hex() -> Vec<u8> {
-    let line = b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\n";
-    line.iter().copied().cycle().take(BODY).collect()
-}
-
 fn scan(c: &mut Criterion) {
-    let bodies = [("prose", common::prose(BODY)), ("hex", hex())];
+    let bodies = [("prose", common::prose(BODY)), ("hex", common::hex(BODY))];
     let mut group = c.benchmark_group("redact_scan_64k");
     group.throughput(Throughput::Bytes(BODY as u64));
     for count in [6, 1_000] {

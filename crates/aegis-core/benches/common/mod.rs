@@ -1,5 +1,7 @@
-//! Inputs the scan benchmarks (`redact`, `inspect`) share: the same 1,000 pseudo-random vault
-//! secrets and the same JSON prose, so their figures compare.
+//! Inputs the scan benchmarks (`redact`, `inspect`, `scan_instructions`) share: the same 1,000
+//! pseudo-random vault secrets, JSON prose, hex text and adversarial body, so their figures
+//! compare. Each bench uses only some of them.
+#![allow(dead_code)]
 
 use aegis_core::redact::RedactionSecret;
 
@@ -31,4 +33,21 @@ pub(crate) fn prose(len: usize) -> Vec<u8> {
         open issues in the repository and list which ones mention the token refresh, the \
         password reset flow or the API key rotation.\"}],\"temperature\":0.2}\n";
     text.as_bytes().iter().copied().cycle().take(len).collect()
+}
+
+/// The body size of the inspection benches: 1 MiB.
+pub(crate) const INSPECT_BODY: usize = 1024 * 1024;
+
+/// `len` bytes of near-miss key prefixes (every few bytes a candidate that fails its check) and
+/// vault form fragments (`sk-bench-`, the secrets' shared prefix).
+pub(crate) fn adversarial(len: usize) -> Vec<u8> {
+    let text = "sk-ab ghp_x AKIA1 eyJhbGciOi. -----BEGIN X xoxb-1 AIza_ sk-bench-0123 \
+        sk_live_abc github_pat_ ";
+    text.as_bytes().iter().copied().cycle().take(len).collect()
+}
+
+/// `len` bytes of hex text (hashes, ids: the bytes hex-encoded secrets are made of).
+pub(crate) fn hex(len: usize) -> Vec<u8> {
+    let line = b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\n";
+    line.iter().copied().cycle().take(len).collect()
 }

@@ -1,0 +1,45 @@
+//! A fixed amount of scanning, for instruction counts that do not depend on machine load:
+//! `valgrind --tool=callgrind --toggle-collect='scan_instructions::run'` over
+//! `cargo bench -p aegis-core --bench scan_instructions -- <case> <iterations>` (cases `clean`,
+//! `adversarial`, `clean_keys`, `adversarial_keys`, `redact_prose`, `redact_hex`). The
+//! criterion benches (`inspect`, `redact`) measure time on the same inputs.
+#![allow(missing_docs)]
+
+use std::hint::black_box;
+
+use aegis_core::inspect::{self, Location};
+use aegis_core::redact::RedactionSet;
+
+mod common;
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    let case = args.first().map_or("clean", String::as_str);
+    let iterations: usize = args.get(1).and_then(|n| n.parse().ok()).unwrap_or(1);
+    let vault = RedactionSet::try_new(common::secrets(1_000)).expect("builds");
+    let empty = RedactionSet::try_new(Vec::new()).expect("builds");
+    let (set, body) = match case {
+        "adversarial" => (&vault, common::adversarial(common::INSPECT_BODY)),
+        "clean_keys" => (&empty, common::prose(common::INSPECT_BODY)),
+        "adversarial_keys" => (&empty, common::adversarial(common::INSPECT_BODY)),
+        "redact_prose" => (&vault, common::prose(64 * 1024)),
+        "redact_hex" => (&vault, common::hex(64 * 1024)),
+        _ => (&vault, common::prose(common::INSPECT_BODY)),
+    };
+    let redact = case.starts_with("redact");
+    for _ in 0..iterations {
+        black_box(run(set, black_box(&body), redact));
+    }
+}
+
+#[inline(never)]
+fn run(set: &RedactionSet, body: &[u8], redact: bool) -> usize {
+    if redact {
+        set.redact(body, None).1
+    } else {
+        inspect::scan(set, body, &Location::Body).len()
+    }
+}
