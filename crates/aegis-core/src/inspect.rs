@@ -3,10 +3,11 @@
 //!
 //! - `vault_secret`: every form of every vault secret, found by the snapshot's echo-redaction
 //!   automaton ([`RedactionSet`]); inspection composes with it instead of building a second one.
-//! - Key formats ([`Detector::AwsAccessKey`] … [`Detector::Jwt`]): one Aho-Corasick DFA over
-//!   their prefixes, each candidate confirmed on token boundaries by a linear check of what
-//!   follows it (character classes and lengths, a `regex` for the PEM line, a JSON decode of a
-//!   JWT header). Nothing here backtracks: cost is linear in the input.
+//! - Key formats ([`Detector::AwsAccessKey`] … [`Detector::Jwt`]): every occurrence of one of
+//!   their prefixes (found by a SIMD-prefiltered Aho-Corasick search, or by a branch-free scan
+//!   where candidates are dense), each confirmed on token boundaries by a linear check of what
+//!   follows it (character classes and lengths, the PEM label, a JSON decode of a JWT header).
+//!   Nothing here backtracks: cost is linear in the input.
 //! - PII ([`pii`]): US SSNs, payment cards (network prefix and Luhn), IBANs (country length and
 //!   mod 97) and bank account numbers after an `account`/`acct` keyword, masked in place.
 //!

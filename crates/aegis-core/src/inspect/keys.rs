@@ -1,19 +1,27 @@
-//! Key-format detectors (SPEC §14.2): one Aho-Corasick DFA over the known prefixes, each
-//! candidate confirmed by a linear check of at most [`WINDOW`] bytes from its start: each check
-//! is the hand-written equivalent of an anchored regex such as `\AAKIA[A-Z0-9]{16}`, because a
-//! regex call per candidate costs more than the search itself on a body full of near misses.
+//! Key-format detectors (SPEC §14.2): every occurrence of a known prefix is a candidate, each
+//! confirmed by a linear check of at most [`WINDOW`] bytes from its start: each check is the
+//! hand-written equivalent of an anchored regex such as `\AAKIA[A-Z0-9]{16}`, because a regex
+//! call per candidate costs more than the search itself on a body full of near misses.
 //!
 //! A candidate must start a token: the byte before it is not `[A-Za-z0-9_-]` (nor `.` for a
 //! JWT), or it follows a JSON `\n`, `\r` or `\t` escape. Fixed-length formats must also end
 //! one: the byte after them is neither alphanumeric nor of their own class. Formats of a
 //! minimum length need only that many characters of their class, so their check never reads
 //! further than the minimum. Each check stops at the first byte that cannot belong to its
-//! format, which is what keeps an adversarial body (prefix after prefix) linear with a small
-//! constant.
+//! format, and every class is made of token bytes, so two candidates' checks read the same
+//! bytes only when one follows a JSON escape or a JWT's `.`: total work is linear in the body.
+//!
+//! Candidates are found two ways, with the same result (every prefix occurrence, overlapping
+//! ones included): an Aho-Corasick search behind its packed (SIMD) prefilter, which skips clean
+//! text at many GB/s but pays a restart per candidate, and, once candidates come denser than one
+//! per [`DENSE_SPACING`] bytes, the [`dense`] scan, which marks token starts 64 bytes at a time
+//! with two table loads per byte and confirms only the marked ones.
+
+mod dense;
 
 use std::sync::LazyLock;
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickKind, Input, MatchKind};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
@@ -24,63 +32,56 @@ use super::stream::Findings;
 pub(super) const WINDOW: usize = 2048;
 
 /// Records every key-format finding starting in `buf[from..limit]` (`buf[0]` is at absolute
-/// offset `base`) and returns where the prefix search resumes: `limit`, or past a prefix that
-/// starts before it and ends after it. A candidate's check reads up to [`WINDOW`] bytes from its
-/// start, and the two bytes before it.
-///
-/// Prefixes are found leftmost-first without overlaps, so the search must resume exactly where
-/// a search over the whole body would; a prefix could only hide a candidate that starts inside
-/// it, and no prefix ends in a byte that a token start may follow (PEM aside, which would have
-/// to start inside `sk-`, `ghp_` and the like).
-///
-/// The search starts with the SIMD-prefiltered automaton, which skips clean text at many GB/s
-/// but pays a restart per candidate; when candidates come denser than one per
-/// [`DENSE_SPACING`] bytes it goes on with the plain DFA (one table step per byte whatever the
-/// content). Both report the same leftmost-first matches, so the findings do not change.
-pub(super) fn scan(
-    buf: &[u8],
-    base: u64,
-    from: usize,
-    limit: usize,
-    findings: &mut Findings,
-) -> usize {
-    let keys = &*KEYS;
+/// offset `base`). A candidate's check reads up to [`WINDOW`] bytes from its start, and the two
+/// bytes before it; everything starting before `limit` is decided, so the next call may start
+/// at `limit`.
+pub(super) fn scan(buf: &[u8], base: u64, from: usize, limit: usize, findings: &mut Findings) {
     let mut at = from;
-    let mut resume = limit;
     let mut candidates = 0usize;
-    let mut dense = false;
-    'search: while let Some(rest) = buf.get(at..) {
-        let searcher = if dense { &keys.dense } else { &keys.sparse };
-        for found in searcher.find_iter(rest) {
-            let start = at + found.start();
-            if start >= limit {
-                break 'search;
-            }
-            let end = at + found.end();
-            resume = resume.max(end);
-            if let Some(&(_, format)) = PREFIXES.get(found.pattern().as_usize())
-                && starts_token(buf, start, format)
-            {
-                let window = buf
-                    .get(start..buf.len().min(start + WINDOW))
-                    .unwrap_or_default();
-                if let Some(detector) = confirm(window, found.len(), format) {
-                    findings.key(base + start as u64, detector);
-                }
-            }
-            candidates += 1;
-            if !dense && candidates > DENSE_AFTER && candidates * DENSE_SPACING > end - from {
-                dense = true;
-                at = end;
-                continue 'search;
-            }
+    while at < limit {
+        let input = Input::new(buf).span(at..buf.len());
+        let Some(found) = KEYS.find(input) else {
+            return;
+        };
+        let start = found.start();
+        if start >= limit {
+            return;
         }
-        break;
+        if let Some(&(prefix, format)) = PREFIXES.get(found.pattern().as_usize()) {
+            check(buf, base, start, prefix.len(), format, findings);
+        }
+        // On from the next byte, not the prefix's end: overlapping prefixes are candidates too.
+        at = start + 1;
+        candidates += 1;
+        if candidates > DENSE_AFTER && candidates * DENSE_SPACING > at - from {
+            dense::scan(buf, base, at, limit, findings);
+            return;
+        }
     }
-    resume
 }
 
-/// Candidates seen before the search may switch to the plain DFA...
+/// Confirms the candidate `format` whose `prefix`-byte prefix starts at `buf[start]`, and
+/// records it if it is one.
+fn check(
+    buf: &[u8],
+    base: u64,
+    start: usize,
+    prefix: usize,
+    format: Format,
+    findings: &mut Findings,
+) {
+    if !starts_token(buf, start, format) {
+        return;
+    }
+    let window = buf
+        .get(start..buf.len().min(start + WINDOW))
+        .unwrap_or_default();
+    if let Some(detector) = confirm(window, prefix, format) {
+        findings.key(base + start as u64, detector);
+    }
+}
+
+/// Candidates seen before the search may switch to the dense scan...
 const DENSE_AFTER: usize = 32;
 /// ...when they have come at least this often (one per this many bytes).
 const DENSE_SPACING: usize = 64;
@@ -100,29 +101,17 @@ enum Format {
     Jwt,
 }
 
-struct Keys {
-    /// Behind the packed (SIMD) prefilter: for text with few candidates.
-    sparse: AhoCorasick,
-    /// A DFA without prefilter: for text dense with candidates.
-    dense: AhoCorasick,
-}
-
-static KEYS: LazyLock<Keys> = LazyLock::new(|| {
+/// Leftmost-first over the prefixes (no prefix is a prefix of another, so at each position at
+/// most one matches), behind the packed (SIMD) prefilter: these few short patterns suit it, and
+/// clean text is skipped at many GB/s (benches/inspect.rs). Fixed patterns: building cannot fail.
+static KEYS: LazyLock<AhoCorasick> = LazyLock::new(|| {
     let patterns: Vec<&str> = PREFIXES.iter().map(|(p, _)| *p).collect();
-    // The packed (SIMD) prefilter suits these few short patterns: clean text is skipped at
-    // many GB/s (benches/inspect.rs). Fixed patterns: building cannot fail.
-    let build = |prefilter: bool| {
-        AhoCorasick::builder()
-            .match_kind(MatchKind::LeftmostFirst)
-            .kind(Some(AhoCorasickKind::DFA))
-            .prefilter(prefilter)
-            .build(&patterns)
-            .expect("the fixed key prefixes always compile")
-    };
-    Keys {
-        sparse: build(true),
-        dense: build(false),
-    }
+    AhoCorasick::builder()
+        .match_kind(MatchKind::LeftmostFirst)
+        .kind(Some(AhoCorasickKind::DFA))
+        .prefilter(true)
+        .build(&patterns)
+        .expect("the fixed key prefixes always compile")
 });
 
 const PREFIXES: &[(&str, Format)] = &[
@@ -171,16 +160,16 @@ fn starts_token(buf: &[u8], start: usize, format: Format) -> bool {
 fn confirm(window: &[u8], prefix: usize, format: Format) -> Option<Detector> {
     let body = window.get(prefix..).unwrap_or_default();
     match format {
-        Format::Aws => exactly(body, 16, is_upper_alnum).then_some(Detector::AwsAccessKey),
-        Format::Github => exactly(body, 36, is_alnum).then_some(Detector::GithubToken),
-        Format::GithubPat => exactly(body, 82, is_word).then_some(Detector::GithubToken),
-        Format::Slack => at_least(body, 10, is_slack).then_some(Detector::SlackToken),
-        Format::Stripe => at_least(body, 24, is_alnum).then_some(Detector::StripeLiveKey),
+        Format::Aws => exactly(body, 16, UPPER_ALNUM).then_some(Detector::AwsAccessKey),
+        Format::Github => exactly(body, 36, ALNUM).then_some(Detector::GithubToken),
+        Format::GithubPat => exactly(body, 82, WORD).then_some(Detector::GithubToken),
+        Format::Slack => at_least(body, 10, SLACK).then_some(Detector::SlackToken),
+        Format::Stripe => at_least(body, 24, ALNUM).then_some(Detector::StripeLiveKey),
         Format::Sk => match body.strip_prefix(b"ant-") {
-            Some(rest) => at_least(rest, 32, is_base64url).then_some(Detector::AnthropicKey),
-            None => at_least(body, 32, is_base64url).then_some(Detector::OpenaiKey),
+            Some(rest) => at_least(rest, 32, BASE64URL).then_some(Detector::AnthropicKey),
+            None => at_least(body, 32, BASE64URL).then_some(Detector::OpenaiKey),
         },
-        Format::Google => exactly(body, 35, is_base64url).then_some(Detector::GoogleApiKey),
+        Format::Google => exactly(body, 35, BASE64URL).then_some(Detector::GoogleApiKey),
         Format::Pem => is_pem_line(body).then_some(Detector::PrivateKeyPem),
         Format::Jwt => is_jwt(window).then_some(Detector::Jwt),
     }
@@ -189,9 +178,7 @@ fn confirm(window: &[u8], prefix: usize, format: Format) -> Option<Detector> {
 /// After `-----BEGIN `: up to 48 of `[A-Z0-9 ]` ending in `PRIVATE KEY`, then `-----` (what
 /// `\A(?:[A-Z0-9]+ )*PRIVATE KEY-----` matches, without a regex call per candidate).
 fn is_pem_line(body: &[u8]) -> bool {
-    let run = run_len(body, 48, |b| {
-        b.is_ascii_uppercase() || b.is_ascii_digit() || b == b' '
-    });
+    let run = run_len(body, 48, PEM_LABEL);
     let label = body.get(..run).unwrap_or_default();
     label.ends_with(b"PRIVATE KEY")
         && body
@@ -200,40 +187,47 @@ fn is_pem_line(body: &[u8]) -> bool {
 }
 
 /// `count` bytes of the class, then a byte that is neither of it nor alphanumeric (or the end).
-fn exactly(body: &[u8], count: usize, class: fn(u8) -> bool) -> bool {
+fn exactly(body: &[u8], count: usize, class: u8) -> bool {
     let run = run_len(body, count + 1, class);
-    run == count
-        && body
-            .get(count)
-            .is_none_or(|b| !class(*b) && !b.is_ascii_alphanumeric())
+    run == count && body.get(count).is_none_or(|b| !is(*b, class | ALNUM))
 }
 
 /// At least `count` bytes of the class.
-fn at_least(body: &[u8], count: usize, class: fn(u8) -> bool) -> bool {
+fn at_least(body: &[u8], count: usize, class: u8) -> bool {
     run_len(body, count, class) == count
 }
 
 /// How many of the first bytes (at most `max`) are of the class.
-fn run_len(body: &[u8], max: usize, class: fn(u8) -> bool) -> usize {
-    body.iter().take(max).take_while(|b| class(**b)).count()
+fn run_len(body: &[u8], max: usize, class: u8) -> usize {
+    let body = body.get(..max.min(body.len())).unwrap_or_default();
+    body.iter()
+        .position(|b| !is(*b, class))
+        .unwrap_or(body.len())
 }
 
 /// Header `.` payload `.` signature (possibly empty) in base64url, the header a JSON object
 /// with an `alg` member. A payload reaching the end of the window counts as complete: the
 /// window is the same however the body is chunked, and nothing else looks like that.
 fn is_jwt(window: &[u8]) -> bool {
-    let header = run_len(window, window.len(), is_base64url);
+    let header = run_len(window, window.len(), BASE64URL);
     // `{"alg":"x"}` is 15 characters.
     if header < 15 || window.get(header) != Some(&b'.') {
         return false;
     }
     let after = window.get(header + 1..).unwrap_or_default();
-    let payload = run_len(after, after.len(), is_base64url);
+    let payload = run_len(after, after.len(), BASE64URL);
     let complete = payload == after.len() || after.get(payload) == Some(&b'.');
     if payload == 0 || !complete {
         return false;
     }
-    let Ok(decoded) = URL_SAFE_NO_PAD.decode(window.get(..header).unwrap_or_default()) else {
+    has_alg_header(window.get(..header).unwrap_or_default())
+}
+
+/// Whether a JWT header decodes to a JSON object with an `alg` member. Out of line: rarely
+/// reached, and its decoding would otherwise weigh on every candidate's check.
+#[inline(never)]
+fn has_alg_header(header: &[u8]) -> bool {
+    let Ok(decoded) = URL_SAFE_NO_PAD.decode(header) else {
         return false;
     };
     if !decoded.windows(5).any(|w| w == b"\"alg\"") {
@@ -244,25 +238,56 @@ fn is_jwt(window: &[u8]) -> bool {
 }
 
 fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
+    is(b, BASE64URL)
 }
 
-fn is_alnum(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
+/// Whether `b` is of the class (a union of the bits of [`CLASSES`]).
+fn is(b: u8, class: u8) -> bool {
+    CLASSES[usize::from(b)] & class != 0
 }
 
-fn is_upper_alnum(b: u8) -> bool {
-    b.is_ascii_uppercase() || b.is_ascii_digit()
+// Byte classes, one bit each, and the unions the formats are made of.
+const UPPER: u8 = 1;
+const LOWER: u8 = 2;
+const DIGIT: u8 = 4;
+const UNDERSCORE: u8 = 8;
+const DASH: u8 = 16;
+const SPACE: u8 = 32;
+const ALNUM: u8 = UPPER | LOWER | DIGIT;
+const UPPER_ALNUM: u8 = UPPER | DIGIT;
+const WORD: u8 = ALNUM | UNDERSCORE;
+const SLACK: u8 = ALNUM | DASH;
+const BASE64URL: u8 = ALNUM | UNDERSCORE | DASH;
+/// `[A-Z0-9 ]`: the words of a PEM label.
+const PEM_LABEL: u8 = UPPER | DIGIT | SPACE;
+
+/// The class bits of every byte.
+static CLASSES: [u8; 256] = classes();
+
+const fn classes() -> [u8; 256] {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let byte = b as u8;
+        table[b] = if byte.is_ascii_uppercase() {
+            UPPER
+        } else if byte.is_ascii_lowercase() {
+            LOWER
+        } else if byte.is_ascii_digit() {
+            DIGIT
+        } else if byte == b'_' {
+            UNDERSCORE
+        } else if byte == b'-' {
+            DASH
+        } else if byte == b' ' {
+            SPACE
+        } else {
+            0
+        };
+        b += 1;
+    }
+    table
 }
 
-fn is_word(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_'
-}
-
-fn is_slack(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'-'
-}
-
-fn is_base64url(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
-}
+#[cfg(test)]
+mod tests;

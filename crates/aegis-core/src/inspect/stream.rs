@@ -88,8 +88,8 @@ impl Scanner {
         };
         let keys_from = offset(self.keys_from);
         if limit > keys_from {
-            let next = keys::scan(&self.held, self.base, keys_from, limit, &mut self.findings);
-            self.keys_from = self.base + next as u64;
+            keys::scan(&self.held, self.base, keys_from, limit, &mut self.findings);
+            self.keys_from = self.base + limit as u64;
         }
         // Key candidates look at up to two bytes before them (the token boundary).
         let needed = self
@@ -130,6 +130,12 @@ impl Findings {
     pub(super) fn key(&mut self, offset: u64, detector: Detector) {
         self.total += 1;
         keep_earliest(&mut self.keys, (offset, detector));
+    }
+
+    /// How many findings were recorded, kept or not.
+    #[cfg(test)]
+    pub(super) fn total(&self) -> u64 {
+        self.total
     }
 
     pub(super) fn into_sorted(self, location: &Location) -> Vec<Finding> {

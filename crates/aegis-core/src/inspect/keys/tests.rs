@@ -1,0 +1,114 @@
+use proptest::prelude::*;
+
+use super::*;
+use crate::inspect::{Finding, Location};
+
+/// What a scan of `buf[from..limit]` records: every finding (fewer than the cap) and the count.
+fn run(
+    buf: &[u8],
+    from: usize,
+    limit: usize,
+    scan: fn(&[u8], u64, usize, usize, &mut Findings),
+) -> (Vec<Finding>, u64) {
+    let mut findings = Findings::default();
+    scan(buf, 7, from, limit, &mut findings);
+    let total = findings.total();
+    (findings.into_sorted(&Location::Body), total)
+}
+
+/// The definition: every occurrence of every prefix starting in `from..limit`, checked.
+fn naive(buf: &[u8], base: u64, from: usize, limit: usize, findings: &mut Findings) {
+    for start in from..limit {
+        for &(prefix, format) in PREFIXES {
+            if buf[start..].starts_with(prefix.as_bytes()) {
+                check(buf, base, start, prefix.len(), format, findings);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_pem_line_inside_another_prefix_is_found() {
+    // `sk-` ends where `-----BEGIN ` starts: a search that resumes past each prefix missed it.
+    let body = b"sk-----BEGIN RSA PRIVATE KEY-----\n";
+    let (found, _) = run(body, 0, body.len(), scan);
+    assert_eq!(found.len(), 1);
+    assert_eq!(
+        (found[0].offset, found[0].detector),
+        (7 + 2, Detector::PrivateKeyPem)
+    );
+    assert_eq!(run(body, 0, body.len(), dense::scan).0, found);
+}
+
+#[test]
+fn the_dense_scan_finds_candidates_in_the_last_partial_block_and_at_offset_zero() {
+    let key = b"AKIAABCDEFGHIJKLMNOP";
+    for lead in [0usize, 1, 63, 64, 65, 130] {
+        let mut body = vec![b' '; lead];
+        body.extend_from_slice(key);
+        let (found, total) = run(&body, 0, body.len(), dense::scan);
+        assert_eq!(total, 1, "lead {lead}");
+        assert_eq!(found[0].offset, 7 + lead as u64);
+    }
+}
+
+/// Pieces that make prefixes, near misses, real keys and token boundaries when strung together.
+fn piece() -> impl Strategy<Value = Vec<u8>> {
+    let fixed: Vec<&'static [u8]> = vec![
+        b"AKIA",
+        b"ASIA",
+        b"AIza",
+        b"ghp_",
+        b"github_pat_",
+        b"xoxb-",
+        b"sk_live_",
+        b"rk_live_",
+        b"sk-",
+        b"ant-",
+        b"-----BEGIN ",
+        b"RSA ",
+        b"PRIVATE KEY",
+        b"-----",
+        b"eyJ",
+        b"eyA",
+        b"ewo",
+        b"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9",
+        b"eyJzdWIiOiIxIn0",
+        b"ABCDEFGHIJKLMNOP",
+        b"abcdefghijklmnopqrstuvwxyz0123456789",
+        b"0123456789",
+        b"_-_-",
+        b".",
+        b"\\n",
+        b"\\t",
+        b" ",
+        b"\"",
+        b"-",
+        b"B",
+        b"n",
+    ];
+    prop_oneof![
+        4 => prop::sample::select(fixed).prop_map(<[u8]>::to_vec),
+        1 => prop::collection::vec(any::<u8>(), 0..4),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// The prefiltered search (with its switch to the dense scan) and the dense scan alone
+    /// record exactly what checking every prefix occurrence records, over any range.
+    #[test]
+    fn both_candidate_searches_equal_checking_every_occurrence(
+        pieces in prop::collection::vec(piece(), 0..120),
+        cut in any::<prop::sample::Index>(),
+        end in any::<prop::sample::Index>(),
+    ) {
+        let buf = pieces.concat();
+        let limit = end.index(buf.len() + 1);
+        let from = cut.index(limit + 1);
+        let expected = run(&buf, from, limit, naive);
+        prop_assert_eq!(&run(&buf, from, limit, scan), &expected);
+        prop_assert_eq!(&run(&buf, from, limit, dense::scan), &expected);
+    }
+}
