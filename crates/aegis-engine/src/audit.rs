@@ -221,6 +221,10 @@ impl RequestAudit {
         let mut detail = serde_json::Map::new();
         if !findings.is_empty() {
             detail.insert("findings".into(), findings.into());
+            // What the findings led to (`body_inspection`'s action, SPEC.md §18.1).
+            if let Some(mode) = self.inspection_mode {
+                detail.insert("inspection".into(), mode.as_str().into());
+            }
         }
         if self.inspection_truncated {
             detail.insert("inspection_truncated".into(), true.into());
