@@ -20,5 +20,6 @@ mod e2e {
     mod policy_replay;
     mod usage_errors;
     mod vault;
+    mod webhook_events;
     mod webhooks;
 }

@@ -10,10 +10,10 @@ use aegis_test_support::{Answer, WebhookReceiver};
 use super::support::{Gate, World, assert_error, curl};
 
 const SECRET: &str = "receiver-shared-secret-0123456789";
-const WAIT: Duration = Duration::from_secs(30);
+pub(super) const WAIT: Duration = Duration::from_secs(30);
 
 /// A world whose retries are fast (`AEGIS_WEBHOOK_RETRY_BASE_MS`) and a receiver.
-fn world_with_receiver() -> (World, WebhookReceiver) {
+pub(super) fn world_with_receiver() -> (World, WebhookReceiver) {
     let mut w = World::new();
     w.env.set_env("AEGIS_WEBHOOK_RETRY_BASE_MS", "50");
     let receiver = WebhookReceiver::start(&w.ca);
@@ -21,7 +21,7 @@ fn world_with_receiver() -> (World, WebhookReceiver) {
 }
 
 /// `webhook add` with the known secret on standard input; returns the id.
-fn add_webhook(w: &World, url: &str, events: &str) -> String {
+pub(super) fn add_webhook(w: &World, url: &str, events: &str) -> String {
     let run = w.env.run(
         [
             "webhook", "add", "--url", url, "--events", events, "--secret", "-", "--json",
@@ -59,7 +59,7 @@ fn openssl_hmac(key: &str, message: &[u8]) -> String {
 
 /// Rows of a query on the vault database, one line each, columns joined by `|` (python3's
 /// sqlite3, an independent client).
-fn query(w: &World, sql: &str) -> Vec<String> {
+pub(super) fn query(w: &World, sql: &str) -> Vec<String> {
     let db = w.env.data_dir().join("vaults/default/vault.db");
     let output = std::process::Command::new("python3")
         .args([
@@ -77,7 +77,7 @@ fn query(w: &World, sql: &str) -> Vec<String> {
         .collect()
 }
 
-fn blocked_request(gate: &Gate) {
+pub(super) fn blocked_request(gate: &Gate) {
     let refused = curl(&[&format!("{}/nosuch/x?token=hidden", gate.base)]);
     assert_eq!(refused.status, 404);
 }

@@ -1,0 +1,199 @@
+//! Which gate decisions raise which webhook events (SPEC.md §18.1), with their data and the
+//! 60-second coalescing, and a webhook added while the gate runs.
+
+use std::time::{Duration, Instant};
+
+use aegis_test_support::Delivery;
+
+use super::support::curl;
+use super::webhooks::{WAIT, add_webhook, blocked_request, query, world_with_receiver};
+
+fn events_of(seen: &[Delivery]) -> Vec<String> {
+    seen.iter()
+        .filter_map(|d| d.header("x-aegis-event").map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn auth_failures_and_rate_limits_raise_their_events_once_per_window() {
+    let (w, receiver) = world_with_receiver();
+    w.add(
+        &[
+            "--name",
+            "svc",
+            "--service",
+            "svc",
+            "--domains",
+            &w.upstream.host(),
+            "--rate-limit",
+            "1/min",
+        ],
+        "svc-credential-secret-value",
+    );
+    let token = w.env.run(["agent", "add", "--name", "bot", "--json"], "");
+    assert_eq!(token.code, 0, "{}", token.stderr);
+    let token = token.json()["token"].as_str().expect("token").to_owned();
+    w.ok(&["agent", "grant", "--agent", "bot", "--credential", "svc"]);
+    add_webhook(
+        &w,
+        &receiver.url("/hook"),
+        "rate_limit_exceeded,agent_auth_failure",
+    );
+    let gate = w.gate(&["--require-agent-auth"]);
+    let url = format!("{}/svc/echo", gate.base);
+    let with_token = format!("X-Aegis-Agent: {token}");
+    assert_eq!(curl(&[&url]).status, 401, "no token");
+    assert_eq!(curl(&["-H", "X-Aegis-Agent: wrong", &url]).status, 401);
+    assert_eq!(curl(&["-H", &with_token, &url]).status, 200);
+    for _ in 0..2 {
+        assert_eq!(curl(&["-H", &with_token, &url]).status, 429);
+    }
+    // One auth event (the peer's second failure is folded), one rate-limit event.
+    let seen = receiver.wait_until("the auth and rate-limit events", WAIT, |d| d.len() >= 2);
+    let mut events = events_of(&seen);
+    events.sort();
+    assert_eq!(events, ["agent_auth_failure", "rate_limit_exceeded"]);
+    let auth = seen
+        .iter()
+        .find(|d| d.header("x-aegis-event") == Some("agent_auth_failure"))
+        .expect("auth event")
+        .json();
+    assert_eq!(auth["data"]["reason"], "missing");
+    assert_eq!(auth["data"]["peer"], "loopback");
+    assert_eq!(auth["data"]["service"], "svc");
+    assert_eq!(auth["data"]["suppressed"], 0);
+    let limited = seen
+        .iter()
+        .find(|d| d.header("x-aegis-event") == Some("rate_limit_exceeded"))
+        .expect("rate-limit event")
+        .json();
+    assert_eq!(limited["data"]["agent"], "bot");
+    assert_eq!(limited["data"]["credential"], "svc");
+    assert_eq!(limited["data"]["limiter"], "credential");
+    assert_eq!(limited["data"]["limit"], "1/min");
+    assert!(
+        limited["data"]["retry_after_s"]
+            .as_u64()
+            .is_some_and(|s| s >= 1)
+    );
+    assert_eq!(limited["data"]["suppressed"], 0);
+    assert!(
+        !receiver
+            .deliveries()
+            .iter()
+            .any(|d| String::from_utf8_lossy(&d.body).contains(&token))
+    );
+    // Every refusal is in the ledger; the folded ones raised nothing more.
+    aegis_test_support::wait_for("the four refusals in the ledger", WAIT, || {
+        let blocked = w.ok(&["ledger", "show", "--blocked", "--json"]).json();
+        (blocked.as_array().map(Vec::len) == Some(4)).then_some(())
+    });
+    assert_eq!(
+        query(&w, "SELECT count(*) FROM webhook_outbox"),
+        ["2"],
+        "the folded refusals queued nothing"
+    );
+    assert_eq!(receiver.deliveries().len(), 2);
+}
+
+#[test]
+fn a_webhook_added_while_the_gate_runs_receives_events_within_seconds() {
+    let (w, receiver) = world_with_receiver();
+    let gate = w.gate(&[]);
+    blocked_request(&gate);
+    add_webhook(&w, &receiver.url("/hook"), "blocked_request");
+    let added = Instant::now();
+    let seen = loop {
+        blocked_request(&gate);
+        let seen = receiver.deliveries();
+        if !seen.is_empty() {
+            break seen;
+        }
+        assert!(
+            added.elapsed() < WAIT,
+            "no delivery after the webhook was added"
+        );
+        std::thread::park_timeout(Duration::from_millis(50)); // poll interval, not a guess
+    };
+    println!("first delivery {:?} after webhook add", added.elapsed());
+    assert!(
+        added.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        added.elapsed()
+    );
+    assert_eq!(seen[0].header("x-aegis-event"), Some("blocked_request"));
+}
+
+#[test]
+fn inspection_findings_raise_body_inspection_with_the_action_taken() {
+    let (w, receiver) = world_with_receiver();
+    let host = w.upstream.host();
+    w.add(
+        &[
+            "--name",
+            "strict",
+            "--service",
+            "strict",
+            "--domains",
+            &host,
+        ],
+        "strict-credential-secret",
+    );
+    w.add(
+        &[
+            "--name",
+            "lenient",
+            "--service",
+            "lenient",
+            "--domains",
+            &host,
+            "--body-inspection",
+            "warn",
+        ],
+        "lenient-credential-secret",
+    );
+    add_webhook(&w, &receiver.url("/hook"), "body_inspection");
+    let gate = w.gate(&[]);
+    let key = format!("AK{}{}", "IA", "Z7Q2M4N6P8R1T3V5");
+    let body = format!("{{\"note\":\"{key}\"}}");
+    let post = |service: &str| {
+        curl(&[
+            "--data-binary",
+            &body,
+            "-H",
+            "Content-Type: application/json",
+            &format!("{}/{service}/paste", gate.base),
+        ])
+    };
+    assert_eq!(post("strict").status, 403);
+    assert_eq!(post("lenient").status, 200);
+    let seen = receiver.wait_until("both inspection events", WAIT, |d| d.len() >= 2);
+    let mut actions: Vec<(String, String)> = seen
+        .iter()
+        .map(|d| {
+            let body = d.json();
+            assert_eq!(body["event"], "body_inspection");
+            let findings = body["data"]["findings"].as_array().expect("findings");
+            assert_eq!(findings[0]["detector"], "aws_access_key", "{body}");
+            assert!(findings[0]["offset"].is_u64());
+            (
+                body["data"]["credential"].as_str().unwrap_or("").to_owned(),
+                body["data"]["action"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    actions.sort();
+    assert_eq!(
+        actions,
+        [
+            ("lenient".to_owned(), "warn".to_owned()),
+            ("strict".to_owned(), "block".to_owned())
+        ]
+    );
+    assert!(
+        !seen
+            .iter()
+            .any(|d| String::from_utf8_lossy(&d.body).contains(&key)),
+        "the finding's text never leaves the gate"
+    );
+}
