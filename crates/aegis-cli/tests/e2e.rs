@@ -20,6 +20,7 @@ mod e2e {
     mod policy_replay;
     mod usage_errors;
     mod vault;
+    mod webhook_cli;
     mod webhook_events;
     mod webhooks;
 }

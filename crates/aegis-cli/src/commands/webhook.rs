@@ -5,11 +5,13 @@
 //! file (`cfg-<n>`) are listed, tested and notified like stored ones but removed only by editing
 //! the file. Commands that queue events try to deliver them for up to 10 s.
 
-use std::io::Read as _;
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+mod expiry;
+mod verify;
 
-use secrecy::{ExposeSecret as _, SecretString};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use secrecy::ExposeSecret as _;
 use serde_json::{Value, json};
 
 use aegis_core::config::{WebhookEvents, WebhookUrl};
@@ -18,18 +20,15 @@ use aegis_core::timestamp::Timestamp;
 use aegis_core::webhook::retry::{Verdict, classify};
 use aegis_core::webhook::{
     MIN_SECRET_CHARS, PayloadContext, TEST_EVENT, Webhook, WebhookId, check_url, events_text,
-    generate_secret, payload_bytes, signature,
+    generate_secret, payload_bytes,
 };
 use aegis_engine::holder::SnapshotHolder;
 use aegis_engine::snapshot_loader::{build_snapshot, config_webhooks};
 use aegis_engine::webhook_dispatch::Dispatcher;
-use aegis_engine::webhook_expiry::{expiring_within, queue_expiry_events};
 use aegis_store::vault::VaultStore;
 use aegis_store::webhooks::StoredWebhook;
 
-use crate::cli::{
-    WebhookAddArgs, WebhookCommand, WebhookExpiryArgs, WebhookIdArgs, WebhookVerifyArgs,
-};
+use crate::cli::{WebhookAddArgs, WebhookCommand, WebhookIdArgs};
 use crate::context::Context;
 use crate::engine_runtime::dispatcher_settings;
 use crate::error::CliError;
@@ -43,8 +42,8 @@ pub(crate) async fn run(ctx: &Context, command: &WebhookCommand) -> Result<(), C
         WebhookCommand::List => list(ctx).await,
         WebhookCommand::Remove(args) => remove(ctx, args).await,
         WebhookCommand::Test(args) => test(ctx, args).await,
-        WebhookCommand::CheckExpiry(args) => check_expiry(ctx, args).await,
-        WebhookCommand::VerifySignature(args) => verify_signature(args),
+        WebhookCommand::CheckExpiry(args) => expiry::check_expiry(ctx, args).await,
+        WebhookCommand::VerifySignature(args) => verify::verify_signature(args),
     }
 }
 
@@ -283,114 +282,6 @@ async fn test(ctx: &Context, args: &WebhookIdArgs) -> Result<(), CliError> {
             hook.id, attempt.result
         ));
     }
-    Ok(())
-}
-
-async fn check_expiry(ctx: &Context, args: &WebhookExpiryArgs) -> Result<(), CliError> {
-    if args.threshold.is_some() {
-        output::warn(if args.days.is_some() {
-            "--threshold is the old spelling of --days; using --days"
-        } else {
-            "--threshold is the old spelling of --days; use --days <days>"
-        });
-    }
-    let days = args.days.or(args.threshold).unwrap_or(DEFAULT_EXPIRY_DAYS);
-    let (store, holder, dispatcher) = open_dispatcher(ctx).await?;
-    let snapshot = holder.load();
-    let now = now();
-    let expiring = expiring_within(&snapshot, now, days);
-    let queued = queue_expiry_events(&store, &snapshot, &context(&store), now)
-        .await
-        .map_err(|e| CliError::failure(e.code(), e.to_string()))?;
-    let attempts = if queued > 0 {
-        dispatcher
-            .deliver_until(Instant::now() + CLI_DELIVERY_WINDOW)
-            .await
-    } else {
-        0
-    };
-    let left = dispatcher.outbox_depth().await.unwrap_or(0);
-    if ctx.json {
-        output::json(&json!({
-            "days": days,
-            "credentials": expiring.iter().map(|e| json!({
-                "credential": e.credential,
-                "service": e.service,
-                "expires_at": e.expires_at.to_rfc3339(),
-                "days_left": aegis_core::webhook::expiry::days_left(e.expires_at, now),
-                "expired": now >= e.expires_at,
-            })).collect::<Vec<_>>(),
-            "queued": queued,
-            "delivery_attempts": attempts,
-            "outbox_pending": left,
-        }));
-        return Ok(());
-    }
-    if expiring.is_empty() {
-        output::line(format!(
-            "No credential expires within {days} days in vault '{}'.",
-            ctx.vault
-        ));
-    } else {
-        output::table(
-            &["credential", "service", "expires at", "days left", "status"],
-            expiring
-                .iter()
-                .map(|e| {
-                    vec![
-                        e.credential.clone(),
-                        e.service.clone(),
-                        e.expires_at.to_rfc3339(),
-                        aegis_core::webhook::expiry::days_left(e.expires_at, now).to_string(),
-                        if now >= e.expires_at {
-                            "expired".to_owned()
-                        } else {
-                            "expiring".to_owned()
-                        },
-                    ]
-                })
-                .collect(),
-        );
-    }
-    output::line(format!(
-        "queued {queued} credential_expiry notice(s); {left} delivery(ies) still pending in the outbox"
-    ));
-    Ok(())
-}
-
-fn verify_signature(args: &WebhookVerifyArgs) -> Result<(), CliError> {
-    if args.secret == "-" && args.body_file.is_none() {
-        return Err(CliError::usage(
-            "--secret - and the body cannot both come from standard input",
-        )
-        .with_hint("pass the body with --body-file <path>"));
-    }
-    let secret: SecretString = read_secret(Some(&args.secret), "--secret")?;
-    let body = match &args.body_file {
-        Some(path) => std::fs::read(path).map_err(|e| CliError::io("read", path, &e))?,
-        None => {
-            let mut body = Vec::new();
-            std::io::stdin()
-                .lock()
-                .read_to_end(&mut body)
-                .map_err(|_| CliError::usage("cannot read the body from standard input"))?;
-            body
-        }
-    };
-    let now_unix = now().as_millis().div_euclid(1000);
-    // Verification is the one place the receiver's secret is exposed.
-    signature::verify(
-        secret.expose_secret().as_bytes(),
-        &args.timestamp,
-        &body,
-        &args.signature,
-        now_unix,
-    )
-    .map_err(|e| {
-        CliError::failure(e.code(), format!("signature not accepted: {e}"))
-            .with_hint("use the exact raw body and the X-Aegis-Timestamp header received")
-    })?;
-    output::line("ok: signature valid");
     Ok(())
 }
 

@@ -9,7 +9,7 @@ use aegis_test_support::{Answer, WebhookReceiver};
 
 use super::support::{Gate, World, assert_error, curl};
 
-const SECRET: &str = "receiver-shared-secret-0123456789";
+pub(super) const SECRET: &str = "receiver-shared-secret-0123456789";
 pub(super) const WAIT: Duration = Duration::from_secs(30);
 
 /// A world whose retries are fast (`AEGIS_WEBHOOK_RETRY_BASE_MS`) and a receiver.
@@ -35,7 +35,7 @@ pub(super) fn add_webhook(w: &World, url: &str, events: &str) -> String {
 }
 
 /// HMAC-SHA256 by openssl, in hex.
-fn openssl_hmac(key: &str, message: &[u8]) -> String {
+pub(super) fn openssl_hmac(key: &str, message: &[u8]) -> String {
     let mut child = std::process::Command::new("openssl")
         .args(["dgst", "-sha256", "-hmac", key])
         .stdin(std::process::Stdio::piped())
@@ -82,7 +82,7 @@ pub(super) fn blocked_request(gate: &Gate) {
     assert_eq!(refused.status, 404);
 }
 
-fn unix_now() -> i64 {
+pub(super) fn unix_now() -> i64 {
     i64::try_from(
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -268,282 +268,6 @@ fn blocked_requests_never_wait_on_a_hanging_receiver() {
         "blocked requests slowed down while the receiver hangs: p50 {hanging:?} vs {responsive:?}"
     );
     receiver.set_hanging(false);
-}
-
-#[test]
-fn webhook_add_refuses_plain_http_unless_allowed_and_loopback() {
-    let w = World::new();
-    let add = |extra: &[&str]| {
-        let mut args = vec!["webhook", "add", "--events", "*", "--secret", SECRET];
-        args.extend_from_slice(extra);
-        w.env.run(&args, "")
-    };
-    assert_error(&add(&["--url", "http://127.0.0.1:9/h"]), 2, "--allow-http");
-    assert_error(
-        &add(&["--url", "http://hooks.example.net/h", "--allow-http"]),
-        2,
-        "loopback",
-    );
-    assert_error(&add(&["--url", "ftp://hooks.example.net/h"]), 2, "https://");
-    let unknown_event = w.env.run(
-        [
-            "webhook",
-            "add",
-            "--url",
-            "https://hooks.example.net/h",
-            "--events",
-            "nope",
-        ],
-        "",
-    );
-    assert_error(&unknown_event, 2, "nope");
-    let ok = add(&["--url", "http://127.0.0.1:9/h", "--allow-http"]);
-    assert_eq!(ok.code, 0, "{}", ok.stderr);
-    assert!(ok.stdout.contains("added webhook wh_"), "{}", ok.stdout);
-}
-
-#[test]
-fn a_generated_secret_is_shown_once_and_list_never_shows_secrets() {
-    let w = World::new();
-    w.append_config(&format!(
-        "webhooks:\n  - url: https://config.example.net/aegis\n    events: [blocked_request]\n    secret: {SECRET}\n"
-    ));
-    let added = w.ok(&[
-        "webhook",
-        "add",
-        "-u",
-        "https://hooks.example.net/h?k=1",
-        "-e",
-        "blocked_request,credential_expiry",
-        "--label",
-        "ops channel",
-    ]);
-    let secret = added
-        .stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("secret: "))
-        .expect("generated secret printed")
-        .to_owned();
-    assert!(
-        secret.starts_with("whsec_") && secret.len() == 49,
-        "{secret}"
-    );
-    for args in [&["webhook", "list"][..], &["webhook", "list", "--json"][..]] {
-        let listed = w.ok(args);
-        let out = listed.all_output();
-        assert!(!out.contains(&secret), "generated secret listed: {out}");
-        assert!(!out.contains(SECRET), "config secret listed: {out}");
-        assert!(out.contains("cfg-1") && out.contains("wh_"), "{out}");
-    }
-    let listed = w.ok(&["webhook", "list", "--json"]).json();
-    let rows = listed.as_array().expect("array");
-    assert_eq!(rows.len(), 2);
-    assert_eq!(rows[0]["id"], "cfg-1");
-    assert_eq!(rows[0]["source"], "config");
-    assert_eq!(rows[1]["source"], "cli");
-    assert_eq!(rows[1]["label"], "ops channel");
-    assert_eq!(
-        rows[1]["events"],
-        serde_json::json!(["blocked_request", "credential_expiry"])
-    );
-    let ledger = w.ok(&["ledger", "show", "--system", "--json"]);
-    assert!(!ledger.stdout.contains(&secret));
-    assert!(
-        !ledger.stdout.contains("k=1"),
-        "no query string in the ledger"
-    );
-    let stored = query(&w, "SELECT hex(secret) FROM webhooks");
-    assert!(
-        !stored[0].contains(&hex_upper(secret.as_bytes())),
-        "stored encrypted"
-    );
-}
-
-#[test]
-fn config_webhooks_refuse_removal_and_stored_ones_are_removed_with_a_ledger_entry() {
-    let w = World::new();
-    w.append_config(&format!(
-        "webhooks:\n  - url: https://config.example.net/aegis\n    events: ['*']\n    secret: {SECRET}\n"
-    ));
-    let refused = w.env.run(["webhook", "remove", "--id", "cfg-1"], "");
-    assert_error(&refused, 1, "config file");
-    assert!(
-        refused.stderr.contains("hint: edit the config file"),
-        "{}",
-        refused.stderr
-    );
-    let id = add_webhook(&w, "https://hooks.example.net/h", "*");
-    let removed = w.ok(&["webhook", "remove", "--id", &id]);
-    assert!(removed.stdout.contains(&id));
-    assert_error(
-        &w.env.run(["webhook", "remove", "--id", &id], ""),
-        1,
-        "no webhook",
-    );
-    assert_error(
-        &w.env.run(["webhook", "remove", "--id", "bogus"], ""),
-        2,
-        "webhook id",
-    );
-    let events = query(
-        &w,
-        "SELECT event FROM ledger WHERE event LIKE 'webhook_%' ORDER BY id",
-    );
-    assert_eq!(events, ["webhook_added", "webhook_removed"]);
-    let listed = w.ok(&["webhook", "list", "--json"]).json();
-    assert_eq!(listed.as_array().map(Vec::len), Some(1));
-}
-
-#[test]
-fn webhook_test_prints_status_and_latency_and_fails_on_a_non_2xx_answer() {
-    let (w, receiver) = world_with_receiver();
-    let id = add_webhook(&w, &receiver.url("/hook"), "blocked_request");
-    let sent = w.ok(&["webhook", "test", "--id", &id]);
-    assert!(sent.stdout.contains("200 in "), "{}", sent.stdout);
-    assert!(sent.stdout.contains(" ms"), "{}", sent.stdout);
-    let seen = receiver.deliveries();
-    assert_eq!(seen.len(), 1);
-    assert_eq!(seen[0].header("x-aegis-event"), Some("test"));
-    assert_eq!(seen[0].json()["event"], "test");
-    receiver.fail_next(1, 500);
-    assert_error(&w.env.run(["webhook", "test", "--id", &id], ""), 1, "500");
-    assert_error(
-        &w.env.run(["webhook", "test", "--id", "wh_aaaaaaaaaa"], ""),
-        1,
-        "no webhook",
-    );
-    assert_eq!(
-        query(&w, "SELECT count(*) FROM webhook_outbox"),
-        ["0"],
-        "a test is sent directly, not queued"
-    );
-}
-
-#[test]
-fn check_expiry_lists_expiring_credentials_and_notifies_each_stage_once() {
-    let (w, receiver) = world_with_receiver();
-    add_webhook(&w, &receiver.url("/hook"), "credential_expiry");
-    w.add(
-        &[
-            "--name",
-            "soon",
-            "--service",
-            "github",
-            "--domains",
-            "api.github.com",
-            "--ttl",
-            "3",
-        ],
-        "ghp_expiring_secret",
-    );
-    w.add(
-        &[
-            "--name",
-            "later",
-            "--service",
-            "slack",
-            "--domains",
-            "slack.com",
-            "--ttl",
-            "30",
-        ],
-        "xoxb-later-secret",
-    );
-    let run = w.ok(&["webhook", "check-expiry", "--json"]);
-    let report = run.json();
-    let listed = report["credentials"].as_array().expect("credentials");
-    assert_eq!(listed.len(), 1, "{report}");
-    assert_eq!(listed[0]["credential"], "soon");
-    assert_eq!(listed[0]["expired"], false);
-    assert_eq!(report["queued"], 1);
-    let seen = receiver.wait_until("the expiry event", WAIT, |d| !d.is_empty());
-    let body = seen[0].json();
-    assert_eq!(body["event"], "credential_expiry");
-    assert_eq!(body["data"]["credential"], "soon");
-    assert_eq!(body["data"]["service"], "github");
-    assert_eq!(body["data"]["expired"], false);
-    assert!(
-        body["data"]["days_left"]
-            .as_i64()
-            .is_some_and(|d| (2..=3).contains(&d))
-    );
-    // Once per stage: a second run queues nothing; a wider window lists more.
-    let again = w.ok(&["webhook", "check-expiry", "--json"]).json();
-    assert_eq!(again["queued"], 0);
-    let wide = w.env.run(
-        ["webhook", "check-expiry", "--threshold", "60", "--json"],
-        "",
-    );
-    assert_eq!(wide.code, 0, "{}", wide.stderr);
-    assert!(
-        wide.stderr
-            .contains("warning: --threshold is the old spelling of --days")
-    );
-    assert_eq!(wide.json()["credentials"].as_array().map(Vec::len), Some(2));
-    let human = w.ok(&["webhook", "check-expiry", "--days", "7"]);
-    assert!(
-        human.stdout.contains("soon") && !human.stdout.contains("later"),
-        "{}",
-        human.stdout
-    );
-    assert_eq!(receiver.deliveries().len(), 1);
-}
-
-#[test]
-fn verify_signature_checks_the_window_and_the_secret() {
-    let w = World::new();
-    let body = br#"{"id":"x","event":"test"}"#;
-    let ts = unix_now().to_string();
-    let mut signed = format!("{ts}.").into_bytes();
-    signed.extend_from_slice(body);
-    let signature = format!("sha256={}", openssl_hmac(SECRET, &signed));
-    let file = w.env.path().join("body.json");
-    std::fs::write(&file, body).expect("body");
-    let run = |secret: &str, ts: &str| {
-        w.env.run(
-            [
-                "webhook",
-                "verify-signature",
-                "--secret",
-                secret,
-                "--timestamp",
-                ts,
-                "--signature",
-                &signature,
-                "--body-file",
-                file.to_str().expect("utf-8"),
-            ],
-            "",
-        )
-    };
-    assert_eq!(run(SECRET, &ts).code, 0);
-    assert_error(&run("another-secret-0123456789", &ts), 1, "does not match");
-    let stale = (unix_now() - 600).to_string();
-    let refused = run(SECRET, &stale);
-    assert_error(&refused, 1, "5 minutes");
-    // The body may also come on standard input (with the secret given literally).
-    let piped = w.env.run(
-        [
-            "webhook",
-            "verify-signature",
-            "--secret",
-            SECRET,
-            "--timestamp",
-            &ts,
-            "--signature",
-            &signature,
-        ],
-        std::str::from_utf8(body).expect("utf-8"),
-    );
-    assert_eq!(piped.code, 0, "{}", piped.stderr);
-    assert!(
-        !piped.all_output().contains("receiver-shared"),
-        "secret not echoed"
-    );
-}
-
-fn hex_upper(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02X}")).collect()
 }
 
 /// A keep-alive HTTP/1.1 connection to the gate, timing one request at a time.
