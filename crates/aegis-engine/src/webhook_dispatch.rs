@@ -244,6 +244,14 @@ impl Dispatcher {
                 self.post(hook, &row.event, &row.delivery_id, row.payload.clone())
                     .await
             }
+            // A config webhook this process does not have (another process's config file
+            // names it) is retried like a network error, so a process that has it can send
+            // it; a stored webhook that is gone was removed, and its delivery fails at once.
+            None if row.webhook_id.starts_with("cfg-") => Attempt {
+                status: None,
+                result: "webhook_unknown".to_owned(),
+                latency: Duration::ZERO,
+            },
             None => Attempt {
                 status: None,
                 result: "webhook_removed".to_owned(),
@@ -251,7 +259,7 @@ impl Dispatcher {
             },
         };
         let failures = row.attempts.saturating_add(1);
-        let step = if hook.is_none() || attempt.result == "url_refused" {
+        let step = if matches!(attempt.result.as_str(), "webhook_removed" | "url_refused") {
             NextStep::Failed
         } else {
             self.settings.retry.next_step(
