@@ -199,17 +199,6 @@ impl Dispatcher {
         attempts
     }
 
-    /// Posts `payload` as event `event` to `hook` once, synchronously (`aegis webhook test`).
-    pub async fn post_once(
-        &self,
-        hook: &ActiveWebhook,
-        event: &str,
-        delivery_id: &uuid::Uuid,
-        payload: Vec<u8>,
-    ) -> Attempt {
-        self.post(hook, event, delivery_id, payload).await
-    }
-
     /// Claims up to `room` due rows; also says how long until the next one is due.
     async fn claim_due(
         &self,
@@ -299,8 +288,9 @@ impl Dispatcher {
         }
     }
 
-    /// Signs and posts one body; never follows redirects (a 3xx is the result).
-    async fn post(
+    /// Signs and posts one body once; never follows redirects (a 3xx is the result). The
+    /// dispatcher's attempts use it, and so does `aegis webhook test`, synchronously.
+    pub async fn post(
         &self,
         hook: &ActiveWebhook,
         event: &str,

@@ -256,7 +256,7 @@ async fn test(ctx: &Context, args: &WebhookIdArgs) -> Result<(), CliError> {
     let payload = payload_bytes(&context(&store), &event_id, TEST_EVENT, now(), data);
     let delivery_id = aegis_core::crypto::random_uuid()?;
     let attempt = dispatcher
-        .post_once(hook, TEST_EVENT, &delivery_id, payload)
+        .post(hook, TEST_EVENT, &delivery_id, payload)
         .await;
     let latency_ms = attempt.latency.as_millis();
     if classify(attempt.status) != Verdict::Delivered {

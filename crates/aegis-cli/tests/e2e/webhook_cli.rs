@@ -3,7 +3,7 @@
 
 use super::support::{World, assert_error};
 use super::webhooks::{
-    SECRET, WAIT, add_webhook, openssl_hmac, query, unix_now, world_with_receiver,
+    SECRET, WAIT, add_webhook, openssl_hmac, query, unix_now, verify_signature, world_with_receiver,
 };
 
 #[test]
@@ -235,23 +235,7 @@ fn verify_signature_checks_the_window_and_the_secret() {
     let signature = format!("sha256={}", openssl_hmac(SECRET, &signed));
     let file = w.env.path().join("body.json");
     std::fs::write(&file, body).expect("body");
-    let run = |secret: &str, ts: &str| {
-        w.env.run(
-            [
-                "webhook",
-                "verify-signature",
-                "--secret",
-                secret,
-                "--timestamp",
-                ts,
-                "--signature",
-                &signature,
-                "--body-file",
-                file.to_str().expect("utf-8"),
-            ],
-            "",
-        )
-    };
+    let run = |secret: &str, ts: &str| verify_signature(&w, secret, ts, &signature, &file);
     assert_eq!(run(SECRET, &ts).code, 0);
     assert_error(&run("another-secret-0123456789", &ts), 1, "does not match");
     let stale = (unix_now() - 600).to_string();

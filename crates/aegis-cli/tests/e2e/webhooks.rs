@@ -57,6 +57,31 @@ pub(super) fn openssl_hmac(key: &str, message: &[u8]) -> String {
         .to_owned()
 }
 
+/// `aegis webhook verify-signature` on a body file.
+pub(super) fn verify_signature(
+    w: &World,
+    secret: &str,
+    ts: &str,
+    signature: &str,
+    file: &std::path::Path,
+) -> super::support::Run {
+    w.env.run(
+        [
+            "webhook",
+            "verify-signature",
+            "--secret",
+            secret,
+            "--timestamp",
+            ts,
+            "--signature",
+            signature,
+            "--body-file",
+            file.to_str().expect("utf-8"),
+        ],
+        "",
+    )
+}
+
 /// Rows of a query on the vault database, one line each, columns joined by `|` (python3's
 /// sqlite3, an independent client).
 pub(super) fn query(w: &World, sql: &str) -> Vec<String> {
@@ -137,24 +162,7 @@ fn deliveries_carry_the_documented_headers_and_an_independently_verifiable_signa
     // The receiver-side command agrees, and refuses a tampered body.
     let body_file = w.env.path().join("body.json");
     std::fs::write(&body_file, &delivery.body).expect("body");
-    let signature = expected.clone();
-    let verify = |file: &std::path::Path| {
-        w.env.run(
-            [
-                "webhook",
-                "verify-signature",
-                "--secret",
-                SECRET,
-                "--timestamp",
-                ts,
-                "--signature",
-                &signature,
-                "--body-file",
-                file.to_str().expect("utf-8"),
-            ],
-            "",
-        )
-    };
+    let verify = |file: &std::path::Path| verify_signature(&w, SECRET, ts, &expected, file);
     let ok = verify(&body_file);
     assert_eq!(ok.code, 0, "{}", ok.stderr);
     assert!(ok.stdout.contains("ok"), "{}", ok.stdout);
