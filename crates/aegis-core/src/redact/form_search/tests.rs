@@ -68,6 +68,22 @@ fn finds_every_occurrence_at_any_alignment() {
 }
 
 #[test]
+fn the_shortest_pattern_picks_gram_width_and_stride() {
+    let shape = |len: usize| {
+        let pattern = vec![b'x'; len];
+        let s = searcher(&[&pattern, b"a much longer pattern than that one"]);
+        (s.width, s.stride)
+    };
+    assert_eq!(shape(40), (8, 8));
+    assert_eq!(shape(15), (8, 8));
+    assert_eq!(shape(14), (8, 4));
+    assert_eq!(shape(11), (8, 4));
+    assert_eq!(shape(10), (7, 4));
+    assert_eq!(shape(8), (5, 4));
+    assert_eq!(shape(3), (1, 3));
+}
+
+#[test]
 fn a_pattern_at_the_very_end_is_found() {
     let s = searcher(&[b"12345678", b"abcdefghijklmnop"]);
     assert_eq!(found(&s, b"xx12345678"), vec![(2, 10, 0)]);
@@ -123,6 +139,27 @@ fn pattern() -> impl Strategy<Value = Vec<u8>> {
     ]
 }
 
+/// Sets whose shortest pattern picks each gram width and stride: 15 bytes and more (8, 8),
+/// 11 to 14 (8, 4), 8 to 10 (5 to 7, 4), and shorter than any form (1, its length).
+fn pattern_set() -> impl Strategy<Value = Vec<Vec<u8>>> {
+    let long = prop_oneof![
+        prop::collection::vec(any::<u8>(), 15..48),
+        prop::collection::vec(prop::sample::select(b"abc-".to_vec()), 15..40),
+    ];
+    let short = prop_oneof![
+        prop::collection::vec(any::<u8>(), 1..8),
+        prop::collection::vec(prop::sample::select(b"ab".to_vec()), 1..8),
+    ];
+    prop_oneof![
+        prop::collection::vec(pattern(), 1..12),
+        prop::collection::vec(long, 1..12),
+        (prop::collection::vec(pattern(), 0..6), short).prop_map(|(mut set, short)| {
+            set.push(short);
+            set
+        }),
+    ]
+}
+
 fn filler() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         prop::collection::vec(any::<u8>(), 0..30),
@@ -138,7 +175,7 @@ proptest! {
     /// and a leftmost-longest Aho-Corasick automaton find them.
     #[test]
     fn matches_equal_the_naive_search_and_aho_corasick(
-        owned in prop::collection::vec(pattern(), 1..12),
+        owned in pattern_set(),
         parts in prop::collection::vec((filler(), any::<prop::sample::Index>()), 0..10),
         tail in filler(),
     ) {
@@ -161,7 +198,7 @@ proptest! {
     /// Every suffix of a haystack (the streaming callers search from an offset) agrees too.
     #[test]
     fn every_suffix_agrees_with_the_naive_search(
-        owned in prop::collection::vec(pattern(), 1..5),
+        owned in pattern_set(),
         parts in prop::collection::vec((filler(), any::<prop::sample::Index>()), 1..6),
     ) {
         let mut unique = owned.clone();
