@@ -158,6 +158,10 @@ fn deliveries_carry_the_documented_headers_and_an_independently_verifiable_signa
     assert_eq!(body["data"]["path"], "/nosuch/x");
     assert!(body["data"]["ledger_id"].as_u64().is_some(), "{body}");
     assert!(!String::from_utf8_lossy(&delivery.body).contains("hidden"));
+    assert!(
+        !gate.output().contains(SECRET),
+        "the secret never reaches a log line"
+    );
 
     // The receiver-side command agrees, and refuses a tampered body.
     let body_file = w.env.path().join("body.json");
@@ -243,6 +247,36 @@ fn a_failing_receiver_gets_the_event_exactly_once_more_across_a_gate_restart() {
     let listed = w.ok(&["webhook", "list", "--json"]).json();
     assert_eq!(listed[0]["last_result"], "200", "{listed}");
     assert_eq!(listed[0]["failed_24h"], 0);
+}
+
+#[test]
+fn a_redirect_fails_the_delivery_at_once_and_is_recorded() {
+    let (w, receiver) = world_with_receiver();
+    let id = add_webhook(&w, &receiver.url("/hook"), "blocked_request");
+    receiver.fail_next(1, 302);
+    let gate = w.gate(&[]);
+    blocked_request(&gate);
+    aegis_test_support::wait_for("the delivery to fail", WAIT, || {
+        (query(
+            &w,
+            "SELECT state, attempts, last_result FROM webhook_outbox",
+        ) == ["failed|1|302"])
+        .then_some(())
+    });
+    assert_eq!(receiver.deliveries().len(), 1, "not retried, not followed");
+    let failed = query(
+        &w,
+        "SELECT detail FROM ledger WHERE event = 'webhook_delivery_failed'",
+    );
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    let detail: serde_json::Value = serde_json::from_str(&failed[0]).expect("detail");
+    assert_eq!(detail["webhook_id"], id.as_str());
+    assert_eq!(detail["last_result"], "302");
+    assert_eq!(detail["event"], "blocked_request");
+    let listed = w.ok(&["webhook", "list", "--json"]).json();
+    assert_eq!(listed[0]["failed_24h"], 1, "{listed}");
+    assert_eq!(listed[0]["last_result"], "302");
+    drop(gate);
 }
 
 #[test]

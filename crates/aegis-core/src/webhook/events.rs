@@ -276,8 +276,13 @@ mod tests {
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].event, WebhookEvent::BodyInspection);
         assert_eq!(events[0].data["action"], "warn");
-        let events = raised_by(&chained(blocked("body_blocked").with_detail(detail)));
+        let events = raised_by(&chained(
+            blocked("body_blocked").with_detail(detail.clone()),
+        ));
         assert_eq!(events[1].data["action"], "block");
+        detail.insert("inspection".into(), "redact".into());
+        let masked = EntryContent::request(Outcome::Allowed, Via::Gate, "g").with_detail(detail);
+        assert_eq!(raised_by(&chained(masked))[0].data["action"], "redact");
     }
 
     #[test]
