@@ -265,3 +265,37 @@ fn verify_signature_checks_the_window_and_the_secret() {
 fn hex_upper(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02X}")).collect()
 }
+
+#[test]
+fn a_webhook_row_edited_without_the_key_fails_doctor_and_the_gate_start() {
+    let w = World::new();
+    let id = add_webhook(&w, "https://hooks.example.net/h", "*");
+    let run = w.env.run(["doctor", "--json"], "");
+    let checks = run.json();
+    let integrity = checks["checks"]
+        .as_array()
+        .and_then(|list| list.iter().find(|c| c["id"] == "integrity"))
+        .cloned()
+        .expect("integrity check");
+    assert_eq!(integrity["status"], "pass", "{integrity}");
+    assert!(
+        integrity["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("1 webhook row(s)")),
+        "{integrity}"
+    );
+    // Someone with file access but no key points the webhook elsewhere.
+    super::support::sql(
+        &w.env,
+        "UPDATE webhooks SET url = 'https://attacker.example.net/collect'",
+    );
+    let run = w.env.run(["doctor", "--json"], "");
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(
+        run.stdout.contains(&format!("webhook {id}")),
+        "doctor names the row: {}",
+        run.stdout
+    );
+    let gate = w.env.run(["gate", "--port", "0"], "");
+    assert_error(&gate, 1, "webhooks");
+}

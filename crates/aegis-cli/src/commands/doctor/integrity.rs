@@ -1,6 +1,6 @@
 //! The `integrity` check of `aegis doctor` (SPEC.md §23, §6.5): every credential row's MAC and
-//! secret envelopes, every agent row's MAC and every grant row's MAC, under the vault's
-//! row-integrity key. A row changed by someone without the master key fails here, as it makes
+//! secret envelopes, every agent row's MAC, every grant row's MAC, and every stored webhook's MAC
+//! and secret envelope, under the vault's keys. A row changed by someone without the master key fails here, as it makes
 //! the gate reject the snapshot.
 
 use std::collections::HashMap;
@@ -12,7 +12,7 @@ use aegis_store::vault::{StoredCredential, VaultStore};
 use super::{Check, Status};
 use crate::error::CliError;
 
-/// Verifies every credential, agent and grant row; names each row that fails.
+/// Verifies every credential, agent, grant and webhook row; names each row that fails.
 pub(super) async fn check(
     keys: &VaultKeys,
     store: &VaultStore,
@@ -59,6 +59,23 @@ pub(super) async fn check(
             broken.push(format!("agent '{}'", stored.agent.name));
         }
     }
+    let webhooks = match store.webhooks().await {
+        Ok(webhooks) => webhooks,
+        Err(err) => {
+            return Check::new("integrity", Status::Fail, CliError::from(err).message)
+                .hint(TAMPERED_HINT);
+        }
+    };
+    for stored in &webhooks {
+        let w = &stored.webhook;
+        let mac_ok = keys.verify_row_mac(&w.canonical_encoding(&vault_id), &stored.mac);
+        let secret_ok = keys
+            .open_webhook_secret(w.id.as_str(), &stored.secret)
+            .is_ok();
+        if !(mac_ok && secret_ok) {
+            broken.push(format!("webhook {}", w.id));
+        }
+    }
     for grant in &rows.grants {
         let encoding = grant_encoding(&vault_id, &grant.agent_id, &grant.credential_id);
         if !keys.verify_row_mac(&encoding, &grant.mac) {
@@ -74,16 +91,23 @@ pub(super) async fn check(
         }
     }
     if broken.is_empty() {
-        return Check::new(
-            "integrity",
-            Status::Pass,
+        let counted = if webhooks.is_empty() {
             format!(
                 "{} credential, {} agent and {} grant row(s) verified",
                 credentials.len(),
                 rows.agents.len(),
                 rows.grants.len()
-            ),
-        );
+            )
+        } else {
+            format!(
+                "{} credential, {} agent, {} grant and {} webhook row(s) verified",
+                credentials.len(),
+                rows.agents.len(),
+                rows.grants.len(),
+                webhooks.len()
+            )
+        };
+        return Check::new("integrity", Status::Pass, counted);
     }
     Check::new(
         "integrity",
