@@ -469,3 +469,25 @@ async fn commit(store: &VaultStore, batch: Vec<EntryContent>, stats: &WriterStat
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commit_times_are_cumulative_per_bound_with_an_infinite_last_bucket() {
+        let times = CommitTimes::default();
+        times.observe(Duration::from_millis(2));
+        times.observe(Duration::from_millis(7));
+        times.observe(Duration::from_millis(7));
+        times.observe(Duration::from_secs(120));
+        let (sum, count, buckets) = times.read();
+        assert_eq!(count, 4);
+        assert!((sum - 120.016).abs() < 1e-9, "{sum}");
+        assert_eq!(buckets.len(), COMMIT_BUCKETS.len() + 1);
+        assert_eq!(buckets[0], (0.005, 1));
+        assert_eq!(buckets[1], (0.01, 3));
+        assert_eq!(buckets[COMMIT_BUCKETS.len() - 1], (60.0, 3));
+        assert_eq!(buckets[COMMIT_BUCKETS.len()], (f64::INFINITY, 4));
+    }
+}
