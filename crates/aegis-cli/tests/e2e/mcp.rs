@@ -16,14 +16,14 @@ use super::support::{Gate, TestEnv, World, assert_error, curl};
 const SECRET: &str = "sk-mcp-e2e-secret-0123456789abcdef";
 
 /// A running `aegis mcp serve --transport stdio` with an MCP client session on its pipes.
-struct Mcp {
+pub(super) struct Mcp {
     client: RunningService<RoleClient, ()>,
     child: tokio::process::Child,
 }
 
 impl Mcp {
     /// Starts the server with `envs` added to the test environment and completes `initialize`.
-    async fn start(env: &TestEnv, envs: &[(&str, &str)]) -> Mcp {
+    pub(super) async fn start(env: &TestEnv, envs: &[(&str, &str)]) -> Mcp {
         let mut command = env.std_cmd(["mcp", "serve", "--transport", "stdio"]);
         command
             .envs(envs.iter().copied())
@@ -44,7 +44,7 @@ impl Mcp {
     }
 
     /// Calls `tool`; returns whether it was an error result and the JSON of its text.
-    async fn call(&self, tool: &str, arguments: Value) -> (bool, Value) {
+    pub(super) async fn call(&self, tool: &str, arguments: Value) -> (bool, Value) {
         let Value::Object(arguments) = arguments else {
             panic!("arguments must be an object");
         };
@@ -62,7 +62,7 @@ impl Mcp {
     }
 
     /// Closes the session (EOF on the server's stdin) and waits for a clean exit.
-    async fn stop(mut self) {
+    pub(super) async fn stop(mut self) {
         self.client.cancel().await.expect("close the session");
         let status = tokio::time::timeout(Duration::from_secs(20), self.child.wait())
             .await
@@ -73,7 +73,7 @@ impl Mcp {
 }
 
 /// `agent add --json` and the token it printed.
-fn add_agent(w: &World, name: &str) -> String {
+pub(super) fn add_agent(w: &World, name: &str) -> String {
     w.ok(&["agent", "add", "--name", name, "--json"]).json()["token"]
         .as_str()
         .expect("token")

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use aegis_test_support::Delivery;
 
+use super::mcp::{Mcp, add_agent};
 use super::support::curl;
 use super::webhooks::{WAIT, add_webhook, blocked_request, query, world_with_receiver};
 
@@ -196,4 +197,38 @@ fn inspection_findings_raise_body_inspection_with_the_action_taken() {
             .any(|d| String::from_utf8_lossy(&d.body).contains(&key)),
         "the finding's text never leaves the gate"
     );
+}
+
+#[test]
+fn the_mcp_server_delivers_the_events_of_its_decisions() {
+    let (w, receiver) = world_with_receiver();
+    w.add_bearer("gh", "github", "sk-mcp-webhook-secret-0123456789");
+    let token = add_agent(&w, "bot");
+    w.ok(&["agent", "grant", "--agent", "bot", "--credential", "gh"]);
+    add_webhook(&w, &receiver.url("/hook"), "blocked_request");
+    let seen = w.runtime.block_on(async {
+        let mcp = Mcp::start(&w.env, &[("AEGIS_AGENT_TOKEN", token.as_str())]).await;
+        let (is_error, result) = mcp
+            .call(
+                "aegis_proxy_request",
+                serde_json::json!({"service": "nosuch", "path": "/x"}),
+            )
+            .await;
+        assert!(is_error, "{result}");
+        let seen = tokio::task::block_in_place(|| {
+            receiver.wait_until("the MCP server's delivery", WAIT, |d| !d.is_empty())
+        });
+        mcp.stop().await;
+        seen
+    });
+    let body = seen[0].json();
+    assert_eq!(body["event"], "blocked_request");
+    assert!(
+        body["instance"]
+            .as_str()
+            .is_some_and(|i| i.starts_with("mcp-")),
+        "{body}"
+    );
+    // The route is checked before the agent (step 1 before 2), so no agent is named.
+    assert_eq!(body["data"]["denial_code"], "unknown_service");
 }
