@@ -299,3 +299,30 @@ fn a_webhook_row_edited_without_the_key_fails_doctor_and_the_gate_start() {
     let gate = w.env.run(["gate", "--port", "0"], "");
     assert_error(&gate, 1, "webhooks");
 }
+
+#[test]
+fn a_config_webhook_without_a_secret_gets_one_generated_and_stored_once() {
+    let (w, receiver) = world_with_receiver();
+    w.append_config(&format!(
+        "webhooks:\n  - url: {}\n    events: [blocked_request]\n",
+        receiver.url("/from-config")
+    ));
+    for _ in 0..2 {
+        let sent = w.ok(&["webhook", "test", "--id", "cfg-1"]);
+        assert!(sent.stdout.contains("200 in "), "{}", sent.stdout);
+    }
+    let seen = receiver.deliveries();
+    assert_eq!(seen.len(), 2);
+    assert!(seen.iter().all(|d| {
+        d.header("x-aegis-signature")
+            .is_some_and(|s| s.starts_with("sha256="))
+    }));
+    let stored = query(
+        &w,
+        "SELECT count(*), instr(secret, 'whsec_') FROM webhook_config_secrets",
+    );
+    assert_eq!(stored, ["1|0"], "one generated secret, stored encrypted");
+    let listed = w.ok(&["webhook", "list", "--json"]).json();
+    assert_eq!(listed[0]["id"], "cfg-1");
+    assert_eq!(listed[0]["source"], "config");
+}
