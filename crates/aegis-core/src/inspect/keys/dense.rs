@@ -26,11 +26,23 @@ pub(super) fn scan(buf: &[u8], base: u64, from: usize, limit: usize, findings: &
         .and_then(|before| buf.get(before..before + BLOCK + 1))
         .filter(|_| at + BLOCK <= end)
     {
-        let marks = block.try_into().map_or(0, block_marks);
-        let mut marks = marks;
-        while marks != 0 {
-            let i = marks.trailing_zeros() as usize;
-            marks &= marks - 1;
+        let marks = block.try_into().map_or(Marks::default(), block_marks);
+        let mut tokens = marks.tokens;
+        while tokens != 0 {
+            let i = tokens.trailing_zeros() as usize;
+            tokens &= tokens - 1;
+            // The run of token bytes from the candidate on, if it ends inside the block: every
+            // format needs at least MIN_TOKEN_RUN of them, so a shorter run is no key.
+            let run = (!marks.token_bytes >> i).trailing_zeros() as usize;
+            if run < MIN_TOKEN_RUN && i + run < BLOCK {
+                continue;
+            }
+            at_mark(buf, base, from, limit, at + i, findings);
+        }
+        let mut pems = marks.pems;
+        while pems != 0 {
+            let i = pems.trailing_zeros() as usize;
+            pems &= pems - 1;
             at_mark(buf, base, from, limit, at + i, findings);
         }
         at += BLOCK;
@@ -45,22 +57,28 @@ pub(super) fn scan(buf: &[u8], base: u64, from: usize, limit: usize, findings: &
     }
 }
 
+/// Bit masks over the 64 positions of a block (bit `i` for position `i`).
+#[derive(Default)]
+struct Marks {
+    /// Token candidates: a prefix's first byte after a byte a token may follow.
+    tokens: u64,
+    /// The `B` of a `-B`, which may end the start of a PEM prefix.
+    pems: u64,
+    /// Token bytes (`[A-Za-z0-9_-]`).
+    token_bytes: u64,
+}
+
 /// The marks of positions `1..=64` of `block` (bit `i` for position `i + 1`), computed with
 /// comparisons only, which the compiler turns into vector instructions, and gathered eight
-/// at a time by a multiplication.
-fn block_marks(block: &[u8; BLOCK + 1]) -> u64 {
+/// at a time by multiplications.
+fn block_marks(block: &[u8; BLOCK + 1]) -> Marks {
     let (befores, bytes) = (block.first_chunk::<BLOCK>(), block.last_chunk::<BLOCK>());
     let (Some(befores), Some(bytes)) = (befores, bytes) else {
-        return 0;
+        return Marks::default();
     };
     let mut flags = [0u8; BLOCK];
     for ((flag, &before), &byte) in flags.iter_mut().zip(befores).zip(bytes) {
-        let lower = before | 0x20;
-        let token = lower.wrapping_sub(b'a') < 26
-            || before.wrapping_sub(b'0') < 10
-            || before == b'_'
-            || before == b'-';
-        let may_start = !token || before == b'n' || before == b'r' || before == b't';
+        let may_start = !is_token(before) || before == b'n' || before == b'r' || before == b't';
         let first = byte == b'A'
             || byte == b'g'
             || byte == b'x'
@@ -68,15 +86,27 @@ fn block_marks(block: &[u8; BLOCK + 1]) -> u64 {
             || byte == b'r'
             || byte == b'e';
         let pem = byte == b'B' && before == b'-';
-        *flag = u8::from((first && may_start) || pem);
+        *flag = u8::from(first && may_start) | u8::from(pem) << 1 | u8::from(is_token(byte)) << 2;
     }
-    let mut marks = 0u64;
+    let mut marks = Marks::default();
     for (i, eight) in flags.chunks_exact(8).enumerate() {
         let word = u64::from_le_bytes(eight.try_into().unwrap_or_default());
-        // Each byte is 0 or 1: the multiplication sums byte j's bit into bit 56 + j.
-        marks |= (word.wrapping_mul(0x0102_0408_1020_4080) >> 56) << (8 * i);
+        marks.tokens |= gather(word) << (8 * i);
+        marks.pems |= gather(word >> 1) << (8 * i);
+        marks.token_bytes |= gather(word >> 2) << (8 * i);
     }
     marks
+}
+
+/// Bit 0 of each of the eight bytes of `word`, as eight bits: the multiplication sums byte
+/// `j`'s bit into bit `56 + j`.
+fn gather(word: u64) -> u64 {
+    ((word & 0x0101_0101_0101_0101).wrapping_mul(0x0102_0408_1020_4080)) >> 56
+}
+
+/// `[A-Za-z0-9_-]`, in comparisons the compiler vectorises.
+fn is_token(b: u8) -> bool {
+    (b | 0x20).wrapping_sub(b'a') < 26 || b.wrapping_sub(b'0') < 10 || b == b'_' || b == b'-'
 }
 
 /// Looks at a marked position: the `B` of a PEM prefix, or a token candidate.
@@ -132,6 +162,10 @@ fn at_token(buf: &[u8], base: u64, at: usize, limit: usize, findings: &mut Findi
 
 /// Positions gathered per bit mask.
 const BLOCK: usize = 64;
+/// The fewest token bytes any token format spans from its first byte: a Slack token (`xoxb-`
+/// and 10) or a JWT header (15 base64url characters). Every format's class is made of token
+/// bytes, so a candidate followed by fewer is no key.
+pub(super) const MIN_TOKEN_RUN: usize = 15;
 const PEM: &[u8] = b"-----BEGIN ";
 /// Where in [`PEM`] its mark (`-B`, the only such pair in it) ends.
 const PEM_MARK: usize = 5;

@@ -52,6 +52,44 @@ fn the_dense_scan_finds_candidates_in_the_last_partial_block_and_at_offset_zero(
     }
 }
 
+#[test]
+fn the_shortest_key_of_every_token_format_spans_at_least_min_token_run_bytes() {
+    let shortest: [(&str, Detector); 8] = [
+        ("AKIAABCDEFGHIJKLMNOP", Detector::AwsAccessKey),
+        (
+            "ghp_abcdefghijklmnopqrstuvwxyz0123456789",
+            Detector::GithubToken,
+        ),
+        ("xoxb-0123456789", Detector::SlackToken),
+        ("sk_live_abcdefghijklmnopqrstuvwx", Detector::StripeLiveKey),
+        ("sk-abcdefghijklmnopqrstuvwxyz012345", Detector::OpenaiKey),
+        (
+            "sk-ant-abcdefghijklmnopqrstuvwxyz012345",
+            Detector::AnthropicKey,
+        ),
+        (
+            "AIzaabcdefghijklmnopqrstuvwxyz012345678",
+            Detector::GoogleApiKey,
+        ),
+        ("eyJhbGciOiJ4In0.e30.", Detector::Jwt),
+    ];
+    let mut fewest = usize::MAX;
+    // Padded so that the key sits inside the dense scan's first 64-byte block.
+    let padded = |key: &str| format!(" {key}{}", " ".repeat(100)).into_bytes();
+    for (key, detector) in shortest {
+        let body = padded(key);
+        let (found, _) = run(&body, 0, body.len(), dense::scan);
+        assert_eq!(found.len(), 1, "{key}");
+        assert_eq!((found[0].offset, found[0].detector), (7 + 1, detector));
+        let tokens = key.bytes().take_while(|b| is_token_byte(*b)).count();
+        fewest = fewest.min(tokens);
+        // One byte less of the format's class is no key.
+        let cut = padded(&[&key[..tokens - 1], &key[tokens..]].concat());
+        assert_eq!(run(&cut, 0, cut.len(), dense::scan).1, 0, "{key}");
+    }
+    assert_eq!(fewest, dense::MIN_TOKEN_RUN);
+}
+
 /// Pieces that make prefixes, near misses, real keys and token boundaries when strung together.
 fn piece() -> impl Strategy<Value = Vec<u8>> {
     let fixed: Vec<&'static [u8]> = vec![
@@ -74,6 +112,7 @@ fn piece() -> impl Strategy<Value = Vec<u8>> {
         b"ewo",
         b"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9",
         b"eyJzdWIiOiIxIn0",
+        b"eyJhbGciOiJ4In0",
         b"ABCDEFGHIJKLMNOP",
         b"abcdefghijklmnopqrstuvwxyz0123456789",
         b"0123456789",
