@@ -108,7 +108,8 @@ impl Dispatcher {
         })
     }
 
-    /// Delivery counters, for `aegis_webhook_deliveries_total{event,result}`.
+    /// Delivery counters, for `aegis_webhook_deliveries_total{event,result}`, and the outbox
+    /// depth as last read, for `aegis_webhook_outbox_depth` (no database read at scrape time).
     pub fn stats(&self) -> Arc<WebhookStats> {
         self.stats.clone()
     }
@@ -129,7 +130,15 @@ impl Dispatcher {
     /// Meant to be spawned, not selected on; stopping is through `stop`.
     pub async fn run(self: Arc<Self>, wake: Arc<tokio::sync::Notify>, stop: CancellationToken) {
         let mut inflight = tokio::task::JoinSet::new();
+        let mut depth_read: Option<Instant> = None;
         loop {
+            if depth_read.is_none_or(|at| at.elapsed() >= DEPTH_REFRESH) {
+                match self.store.outbox_depth().await {
+                    Ok(depth) => self.stats.set_outbox_depth(depth),
+                    Err(err) => tracing::warn!(error = %err, "cannot read the webhook outbox"),
+                }
+                depth_read = Some(Instant::now());
+            }
             let room = self.settings.concurrency.saturating_sub(inflight.len());
             let mut wait = self.settings.poll;
             if room > 0 {
@@ -354,6 +363,9 @@ impl Dispatcher {
         .with_detail(detail)
     }
 }
+
+/// How often the dispatcher refreshes [`WebhookStats::outbox_depth`].
+const DEPTH_REFRESH: Duration = Duration::from_secs(1);
 
 /// How long attempts in flight may finish after the stop signal before they are cut short.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);

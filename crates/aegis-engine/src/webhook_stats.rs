@@ -1,5 +1,6 @@
-//! Counters of webhook deliveries by event and result, kept in atomics so the metrics endpoint
-//! reads them at scrape time (`aegis_webhook_deliveries_total{event,result}`).
+//! Counters of webhook deliveries by event and result, and the outbox depth last read, kept in
+//! atomics so the metrics endpoint reads them at scrape time without touching the database
+//! (`aegis_webhook_deliveries_total{event,result}`, `aegis_webhook_outbox_depth`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -42,6 +43,7 @@ impl DeliveryResult {
 #[derive(Debug, Default)]
 pub struct WebhookStats {
     counts: [[AtomicU64; 3]; EVENT_NAMES.len()],
+    outbox_depth: AtomicU64,
 }
 
 impl WebhookStats {
@@ -50,6 +52,16 @@ impl WebhookStats {
         if let Some(row) = EVENT_NAMES.iter().position(|name| *name == event) {
             self.counts[row][result.index()].fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Pending deliveries in the outbox as the dispatcher last read them (about once a second).
+    pub fn outbox_depth(&self) -> u64 {
+        self.outbox_depth.load(Ordering::Relaxed)
+    }
+
+    /// Stores the depth just read from the outbox.
+    pub fn set_outbox_depth(&self, depth: u64) {
+        self.outbox_depth.store(depth, Ordering::Relaxed);
     }
 
     /// Every (event, result, count), zeros included, in a fixed order.
@@ -81,5 +93,7 @@ mod tests {
         assert!(read.contains(&("blocked_request", "retry", 2)));
         assert!(read.contains(&("test", "delivered", 1)));
         assert_eq!(read.iter().map(|(_, _, n)| n).sum::<u64>(), 3);
+        stats.set_outbox_depth(3);
+        assert_eq!(stats.outbox_depth(), 3);
     }
 }
