@@ -2,7 +2,7 @@
 //! `redact` mode, personal data in what an agent is about to send.
 //!
 //! - `vault_secret`: every form of every vault secret, found by the snapshot's echo-redaction
-//!   automaton ([`RedactionSet`]); inspection composes with it instead of building a second one.
+//!   searcher ([`RedactionSet`]); inspection composes with it instead of building a second one.
 //! - Key formats ([`Detector::AwsAccessKey`] … [`Detector::Jwt`]): every occurrence of one of
 //!   their prefixes (found by a SIMD-prefiltered Aho-Corasick search, or by a branch-free scan
 //!   where candidates are dense), each confirmed on token boundaries by a linear check of what

@@ -54,7 +54,7 @@ pub struct RedactionSet {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum RedactionError {
-    /// The forms exceed what one automaton can hold.
+    /// The forms exceed what one searcher can hold (its table indices are 32-bit).
     #[error(
         "the echo-redaction automaton over {patterns} secret forms ({bytes} bytes) is too large; \
          remove unused credentials from the vault"
