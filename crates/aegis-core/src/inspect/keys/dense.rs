@@ -21,31 +21,33 @@ pub(super) fn scan(buf: &[u8], base: u64, from: usize, limit: usize, findings: &
         at_token(buf, base, 0, limit, findings);
         at = 1;
     }
+    // Each block's candidates are looked at once the next block's marks are known, so that a
+    // token run crossing into it is measured whole.
+    let mut pending: Option<(usize, Marks)> = None;
     while let Some(block) = at
         .checked_sub(1)
         .and_then(|before| buf.get(before..before + BLOCK + 1))
         .filter(|_| at + BLOCK <= end)
     {
         let marks = block.try_into().map_or(Marks::default(), block_marks);
-        let mut tokens = marks.tokens;
-        while tokens != 0 {
-            let i = tokens.trailing_zeros() as usize;
-            tokens &= tokens - 1;
-            // The run of token bytes from the candidate on, if it ends inside the block: every
-            // format needs at least MIN_TOKEN_RUN of them, so a shorter run is no key.
-            let run = (!marks.token_bytes >> i).trailing_zeros() as usize;
-            if run < MIN_TOKEN_RUN && i + run < BLOCK {
-                continue;
-            }
-            at_mark(buf, base, from, limit, at + i, findings);
+        if let Some((start, previous)) = pending.take() {
+            visit(
+                buf,
+                base,
+                from,
+                limit,
+                start,
+                &previous,
+                marks.token_bytes,
+                findings,
+            );
         }
-        let mut pems = marks.pems;
-        while pems != 0 {
-            let i = pems.trailing_zeros() as usize;
-            pems &= pems - 1;
-            at_mark(buf, base, from, limit, at + i, findings);
-        }
+        pending = Some((at, marks));
         at += BLOCK;
+    }
+    if let Some((start, previous)) = pending {
+        // What follows the last block is not measured: assume a long run.
+        visit(buf, base, from, limit, start, &previous, u64::MAX, findings);
     }
     while at < end {
         let byte = buf.get(at).copied().unwrap_or(0);
@@ -54,6 +56,39 @@ pub(super) fn scan(buf: &[u8], base: u64, from: usize, limit: usize, findings: &
             at_mark(buf, base, from, limit, at, findings);
         }
         at += 1;
+    }
+}
+
+/// Looks at the candidates of the block starting at `at`, given the token bytes of the 64
+/// positions after it (all ones when unknown).
+#[allow(clippy::too_many_arguments)]
+fn visit(
+    buf: &[u8],
+    base: u64,
+    from: usize,
+    limit: usize,
+    at: usize,
+    marks: &Marks,
+    next_token_bytes: u64,
+    findings: &mut Findings,
+) {
+    let ahead = u128::from(marks.token_bytes) | u128::from(next_token_bytes) << BLOCK;
+    let mut tokens = marks.tokens;
+    while tokens != 0 {
+        let i = tokens.trailing_zeros() as usize;
+        tokens &= tokens - 1;
+        // Every format spans at least MIN_TOKEN_RUN token bytes from its first: a shorter run
+        // is no key. Runs reaching past the next block are at least 65 bytes long.
+        let run = (!(ahead >> i)).trailing_zeros() as usize;
+        if run >= MIN_TOKEN_RUN {
+            at_mark(buf, base, from, limit, at + i, findings);
+        }
+    }
+    let mut pems = marks.pems;
+    while pems != 0 {
+        let i = pems.trailing_zeros() as usize;
+        pems &= pems - 1;
+        at_mark(buf, base, from, limit, at + i, findings);
     }
 }
 
@@ -78,7 +113,8 @@ fn block_marks(block: &[u8; BLOCK + 1]) -> Marks {
     };
     let mut flags = [0u8; BLOCK];
     for ((flag, &before), &byte) in flags.iter_mut().zip(befores).zip(bytes) {
-        let may_start = !is_token(before) || before == b'n' || before == b'r' || before == b't';
+        let token_before = is_token(before);
+        let may_start = !token_before || before == b'n' || before == b'r' || before == b't';
         let first = byte == b'A'
             || byte == b'g'
             || byte == b'x'
@@ -86,15 +122,19 @@ fn block_marks(block: &[u8; BLOCK + 1]) -> Marks {
             || byte == b'r'
             || byte == b'e';
         let pem = byte == b'B' && before == b'-';
-        *flag = u8::from(first && may_start) | u8::from(pem) << 1 | u8::from(is_token(byte)) << 2;
+        *flag = u8::from(first && may_start) | u8::from(pem) << 1 | u8::from(token_before) << 2;
     }
     let mut marks = Marks::default();
+    let mut token_befores = 0u64;
     for (i, eight) in flags.chunks_exact(8).enumerate() {
         let word = u64::from_le_bytes(eight.try_into().unwrap_or_default());
         marks.tokens |= gather(word) << (8 * i);
         marks.pems |= gather(word >> 1) << (8 * i);
-        marks.token_bytes |= gather(word >> 2) << (8 * i);
+        token_befores |= gather(word >> 2) << (8 * i);
     }
+    // Position i's byte is position i + 1's byte before: one classification serves both.
+    let last = u64::from(bytes.last().is_some_and(|b| is_token(*b)));
+    marks.token_bytes = token_befores >> 1 | last << 63;
     marks
 }
 

@@ -90,6 +90,26 @@ fn the_shortest_key_of_every_token_format_spans_at_least_min_token_run_bytes() {
     assert_eq!(fewest, dense::MIN_TOKEN_RUN);
 }
 
+#[test]
+fn a_shortest_key_across_a_block_boundary_is_measured_whole() {
+    for key in ["xoxb-0123456789", "eyJhbGciOiJ4In0.e30."] {
+        for lead in 40..140 {
+            let body = format!("{}{key}{}", " ".repeat(lead), " ".repeat(80)).into_bytes();
+            let (found, total) = run(&body, 0, body.len(), dense::scan);
+            assert_eq!(total, 1, "{key} at {lead}");
+            assert_eq!(found[0].offset, 7 + lead as u64);
+            // One token byte less (the 15th): no key.
+            let cut = [&key[..14], &key[15..]].concat();
+            let short = format!("{}{cut}{}", " ".repeat(lead), " ".repeat(80)).into_bytes();
+            assert_eq!(
+                run(&short, 0, short.len(), dense::scan).1,
+                0,
+                "{cut} at {lead}"
+            );
+        }
+    }
+}
+
 /// Pieces that make prefixes, near misses, real keys and token boundaries when strung together.
 fn piece() -> impl Strategy<Value = Vec<u8>> {
     let fixed: Vec<&'static [u8]> = vec![
