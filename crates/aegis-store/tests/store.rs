@@ -269,14 +269,14 @@ async fn a_schema_newer_than_the_binary_is_refused() {
             err,
             StoreError::SchemaTooNew {
                 found: 99,
-                supported: 4
+                supported: 5
             }
         ),
         "{err}"
     );
     assert_eq!(
         err.to_string(),
-        "database schema version 99 is newer than this aegis supports (4)"
+        "database schema version 99 is newer than this aegis supports (5)"
     );
 }
 
@@ -328,7 +328,8 @@ async fn upgrading_a_v1_vault_keeps_a_private_backup_first() {
     let pool = raw_pool(&fx).await;
     // Turn the database back into what version 1 wrote.
     sqlx::raw_sql(
-        "DROP TABLE grants; DROP TABLE agents; \
+        "DROP TABLE webhooks; DROP TABLE webhook_outbox; DROP TABLE webhook_expiry_notices; \
+         DROP TABLE webhook_config_secrets; DROP TABLE grants; DROP TABLE agents; \
          DROP TABLE ledger; DROP TABLE ledger_head; DROP TABLE ledger_checkpoints; \
          ALTER TABLE vault_meta DROP COLUMN ledger_public_key; \
          ALTER TABLE vault_meta DROP COLUMN ledger_key_envelope; \
@@ -344,7 +345,7 @@ async fn upgrading_a_v1_vault_keeps_a_private_backup_first() {
         .await
         .expect("upgrade");
     let status = reopened.schema_status().await.expect("status");
-    assert_eq!((status.current, status.latest), (4, 4));
+    assert_eq!((status.current, status.latest), (5, 5));
     let backup =
         std::path::PathBuf::from(format!("{}.bak-v1", fx.data.vault_db("default").display()));
     assert!(backup.is_file(), "a copy of the v1 file is kept");
