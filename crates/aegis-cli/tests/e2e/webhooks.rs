@@ -250,6 +250,40 @@ fn a_failing_receiver_gets_the_event_exactly_once_more_across_a_gate_restart() {
 }
 
 #[test]
+fn every_webhook_gets_the_same_event_id_with_its_own_delivery_id() {
+    let (w, receiver) = world_with_receiver();
+    add_webhook(&w, &receiver.url("/one"), "blocked_request");
+    add_webhook(&w, &receiver.url("/two"), "*");
+    add_webhook(&w, &receiver.url("/three"), "credential_expiry");
+    let gate = w.gate(&[]);
+    blocked_request(&gate);
+    let seen = receiver.wait_until("both deliveries", WAIT, |d| d.len() >= 2);
+    let event_ids: Vec<String> = seen
+        .iter()
+        .map(|d| d.json()["id"].as_str().expect("id").to_owned())
+        .collect();
+    assert_eq!(event_ids[0], event_ids[1], "one event");
+    assert_ne!(
+        seen[0].header("x-aegis-delivery"),
+        seen[1].header("x-aegis-delivery"),
+        "one delivery per webhook"
+    );
+    assert_eq!(seen[0].body, seen[1].body, "the same payload bytes");
+    aegis_test_support::wait_for("both rows delivered", WAIT, || {
+        (query(
+            &w,
+            "SELECT count(*) FROM webhook_outbox WHERE state = 'delivered'",
+        ) == ["2"])
+        .then_some(())
+    });
+    assert_eq!(
+        query(&w, "SELECT count(*) FROM webhook_outbox"),
+        ["2"],
+        "nothing for the webhook not subscribed"
+    );
+}
+
+#[test]
 fn a_redirect_fails_the_delivery_at_once_and_is_recorded() {
     let (w, receiver) = world_with_receiver();
     let id = add_webhook(&w, &receiver.url("/hook"), "blocked_request");
