@@ -112,16 +112,19 @@ impl VaultStore {
         rows.iter().map(outbox_from_row).collect()
     }
 
-    /// The earliest `next_attempt_at` of a pending delivery, if any.
+    /// When the next pending delivery can be claimed: its `next_attempt_at`, or the end of its
+    /// lease when an attempt holds it (so a dispatcher does not poll a leased row).
     ///
     /// # Errors
     /// Database failures.
     pub async fn next_delivery_due(&self) -> Result<Option<Timestamp>, StoreError> {
-        let row =
-            sqlx::query("SELECT min(next_attempt_at) FROM webhook_outbox WHERE state = 'pending'")
-                .fetch_one(self.pool())
-                .await
-                .map_err(StoreError::db("reading the webhook outbox"))?;
+        let row = sqlx::query(
+            "SELECT min(max(next_attempt_at, coalesce(lease_until, next_attempt_at))) \
+             FROM webhook_outbox WHERE state = 'pending'",
+        )
+        .fetch_one(self.pool())
+        .await
+        .map_err(StoreError::db("reading the webhook outbox"))?;
         Ok(row.get::<Option<i64>, _>(0).map(Timestamp::from_millis))
     }
 

@@ -144,6 +144,17 @@ async fn a_claimed_delivery_is_leased_to_one_claimer_until_released() {
     assert_eq!(third.len(), 1, "the limit holds");
     assert_eq!(fx.store.outbox_depth().await.expect("depth"), 3);
     assert_eq!(fx.store.next_delivery_due().await.expect("due"), Some(due));
+    let last = fx
+        .store
+        .claim_deliveries(due, lease, 10, "gate-3")
+        .await
+        .expect("claim");
+    assert_eq!(last.len(), 1);
+    assert_eq!(
+        fx.store.next_delivery_due().await.expect("due"),
+        Some(due.plus(lease)),
+        "every due row is leased: claimable again when the leases end"
+    );
 }
 
 #[tokio::test]
