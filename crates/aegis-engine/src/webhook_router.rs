@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use aegis_core::config::{ConfigEnum as _, WebhookEvent};
 use aegis_core::ledger::LedgerEntry;
 use aegis_core::timestamp::Timestamp;
-use aegis_core::webhook::events::{Coalescer, raised_by};
+use aegis_core::webhook::events::{Admission, Coalescer, raised_by};
 use aegis_core::webhook::{ActiveWebhook, PayloadContext, event_name, payload_bytes};
 use aegis_store::webhooks::{OutboxRouter, OutboxRow};
 
@@ -20,6 +20,8 @@ pub struct WebhookRouter {
     holder: Arc<SnapshotHolder>,
     context: PayloadContext,
     coalescer: Mutex<Coalescer>,
+    /// What this batch's coalescing changed, undone if the batch is rolled back.
+    admitted: Mutex<Vec<Admission>>,
     /// Woken after rows were routed, so the dispatcher looks soon.
     wake: Arc<tokio::sync::Notify>,
 }
@@ -31,6 +33,7 @@ impl WebhookRouter {
             holder,
             context,
             coalescer: Mutex::new(Coalescer::default()),
+            admitted: Mutex::new(Vec::new()),
             wake: Arc::new(tokio::sync::Notify::new()),
         }
     }
@@ -58,12 +61,18 @@ impl OutboxRouter for WebhookRouter {
                 continue;
             }
             if let Some(key) = &event.coalesce_key {
-                let admitted = self
-                    .coalescer
-                    .lock()
-                    .map(|mut c| c.admit(event.event, key, entry.ts().as_millis()))
+                let admitted = match self.coalescer.lock() {
+                    Ok(mut coalescer) => {
+                        let (sent, admission) =
+                            coalescer.admit(event.event, key, entry.ts().as_millis());
+                        if let Ok(mut journal) = self.admitted.lock() {
+                            journal.push(admission);
+                        }
+                        sent
+                    }
                     // A poisoned table only loses coalescing: send the event.
-                    .unwrap_or(Some(0));
+                    Err(_) => Some(0),
+                };
                 let Some(suppressed) = admitted else {
                     continue;
                 };
@@ -81,6 +90,23 @@ impl OutboxRouter for WebhookRouter {
         if out.len() > before {
             self.wake.notify_one();
         }
+    }
+
+    fn batch_finished(&self, committed: bool) {
+        let Ok(mut journal) = self.admitted.lock() else {
+            return;
+        };
+        if committed {
+            journal.clear();
+            return;
+        }
+        // The batch's events were never queued: decide them again when it is retried.
+        if let Ok(mut coalescer) = self.coalescer.lock() {
+            while let Some(admission) = journal.pop() {
+                coalescer.undo(admission);
+            }
+        }
+        journal.clear();
     }
 }
 

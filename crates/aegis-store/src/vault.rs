@@ -391,6 +391,14 @@ impl VaultStore {
     /// # Errors
     /// Database failures; nothing is written then.
     pub async fn append_batch(&self, entries: Vec<EntryContent>) -> Result<u64, StoreError> {
+        let appended = self.append_batch_routed(entries).await;
+        if let Some(router) = &self.outbox {
+            router.batch_finished(appended.is_ok());
+        }
+        appended
+    }
+
+    async fn append_batch_routed(&self, entries: Vec<EntryContent>) -> Result<u64, StoreError> {
         let mut tx = self
             .pool
             .begin()

@@ -148,20 +148,53 @@ pub struct Coalescer {
     windows: HashMap<(WebhookEvent, String), Window>,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Window {
     started_ms: i64,
     folded: u64,
 }
 
+/// What one [`Coalescer::admit`] changed, to put back with [`Coalescer::undo`] when the ledger
+/// batch that raised the event is rolled back (its events were never queued).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admission {
+    key: (WebhookEvent, String),
+    before: Option<Window>,
+}
+
 impl Coalescer {
     /// Decides one event at `now_ms`: `Some(suppressed)` to send it with that count, `None` to
-    /// fold it into the current window.
-    pub fn admit(&mut self, event: WebhookEvent, key: &str, now_ms: i64) -> Option<u64> {
+    /// fold it into the current window; and what the decision changed.
+    pub fn admit(
+        &mut self,
+        event: WebhookEvent,
+        key: &str,
+        now_ms: i64,
+    ) -> (Option<u64>, Admission) {
         if self.windows.len() > MAX_WINDOWS {
             self.windows
                 .retain(|_, w| now_ms - w.started_ms < COALESCE_WINDOW_MS || w.folded > 0);
         }
+        let admission = Admission {
+            key: (event, key.to_owned()),
+            before: self.windows.get(&(event, key.to_owned())).copied(),
+        };
+        (self.decide(event, key, now_ms), admission)
+    }
+
+    /// Puts back what `admission` changed (undo admissions newest first).
+    pub fn undo(&mut self, admission: Admission) {
+        match admission.before {
+            Some(window) => {
+                self.windows.insert(admission.key, window);
+            }
+            None => {
+                self.windows.remove(&admission.key);
+            }
+        }
+    }
+
+    fn decide(&mut self, event: WebhookEvent, key: &str, now_ms: i64) -> Option<u64> {
         match self.windows.get_mut(&(event, key.to_owned())) {
             Some(window) if now_ms - window.started_ms < COALESCE_WINDOW_MS => {
                 window.folded += 1;
@@ -298,12 +331,31 @@ mod tests {
     fn coalescing_sends_one_per_window_and_counts_the_rest() {
         let mut c = Coalescer::default();
         let e = WebhookEvent::RateLimitExceeded;
-        assert_eq!(c.admit(e, "k", 0), Some(0));
-        assert_eq!(c.admit(e, "k", 10), None);
-        assert_eq!(c.admit(e, "k", 59_999), None);
-        assert_eq!(c.admit(e, "other", 20), Some(0));
-        assert_eq!(c.admit(WebhookEvent::AgentAuthFailure, "k", 30), Some(0));
-        assert_eq!(c.admit(e, "k", 60_000), Some(2));
-        assert_eq!(c.admit(e, "k", 60_001), None);
+        let mut admit = |event, key, at| c.admit(event, key, at).0;
+        assert_eq!(admit(e, "k", 0), Some(0));
+        assert_eq!(admit(e, "k", 10), None);
+        assert_eq!(admit(e, "k", 59_999), None);
+        assert_eq!(admit(e, "other", 20), Some(0));
+        assert_eq!(admit(WebhookEvent::AgentAuthFailure, "k", 30), Some(0));
+        assert_eq!(admit(e, "k", 60_000), Some(2));
+        assert_eq!(admit(e, "k", 60_001), None);
+    }
+
+    #[test]
+    fn an_undone_admission_is_decided_again_the_same_way() {
+        let mut c = Coalescer::default();
+        let e = WebhookEvent::AgentAuthFailure;
+        let (sent, first) = c.admit(e, "peer", 0);
+        assert_eq!(sent, Some(0));
+        let (folded, second) = c.admit(e, "peer", 5);
+        assert_eq!(folded, None);
+        c.undo(second);
+        c.undo(first);
+        assert_eq!(
+            c.admit(e, "peer", 6).0,
+            Some(0),
+            "the rolled-back event is sent"
+        );
+        assert_eq!(c.admit(e, "peer", 7).0, None);
     }
 }

@@ -40,6 +40,12 @@ pub struct OutboxRow {
 pub trait OutboxRouter: Send + Sync + std::fmt::Debug {
     /// Adds to `out` the deliveries `entry` raises (none for most entries).
     fn route(&self, entry: &LedgerEntry, out: &mut Vec<OutboxRow>);
+
+    /// Called once per batch after its transaction: `committed` is false when it was rolled
+    /// back, so what routing remembered about the batch's entries can be forgotten.
+    fn batch_finished(&self, committed: bool) {
+        let _ = committed;
+    }
 }
 
 /// What `webhook list` shows about a webhook's recent deliveries.
