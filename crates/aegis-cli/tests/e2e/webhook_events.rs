@@ -232,3 +232,48 @@ fn the_mcp_server_delivers_the_events_of_its_decisions() {
     // The route is checked before the agent (step 1 before 2), so no agent is named.
     assert_eq!(body["data"]["denial_code"], "unknown_service");
 }
+
+#[test]
+fn the_gate_notifies_expiring_credentials_at_start_once_per_stage() {
+    let (w, receiver) = world_with_receiver();
+    w.add(
+        &[
+            "--name",
+            "soon",
+            "--service",
+            "github",
+            "--domains",
+            "api.github.com",
+            "--ttl",
+            "1",
+        ],
+        "ghp_expiring_tomorrow_secret",
+    );
+    add_webhook(&w, &receiver.url("/hook"), "credential_expiry");
+    let mut gate = w.gate(&[]);
+    let seen = receiver.wait_until("the expiry event", WAIT, |d| !d.is_empty());
+    let body = seen[0].json();
+    assert_eq!(body["event"], "credential_expiry");
+    assert!(
+        body["instance"]
+            .as_str()
+            .is_some_and(|i| i.starts_with("gate-")),
+        "{body}"
+    );
+    assert_eq!(body["data"]["credential"], "soon");
+    assert_eq!(body["data"]["days_left"], 0, "{body}");
+    gate.terminate();
+    assert_eq!(gate.wait_exit(WAIT), 0);
+    // The stage is recorded: checking again (as the next start or hour does) queues nothing.
+    let again = w.ok(&["webhook", "check-expiry", "--json"]).json();
+    assert_eq!(again["queued"], 0, "{again}");
+    assert_eq!(
+        query(
+            &w,
+            "SELECT stage FROM webhook_expiry_notices ORDER BY stage"
+        ),
+        ["1d", "7d"],
+        "the 1-day stage settles the 7-day one"
+    );
+    assert_eq!(query(&w, "SELECT count(*) FROM webhook_outbox"), ["1"]);
+}
