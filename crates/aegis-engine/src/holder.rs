@@ -65,8 +65,10 @@ impl SnapshotHolder {
         self.current.load_full()
     }
 
-    /// Replaces the snapshot; requests in flight finish on the one they loaded.
+    /// Replaces the snapshot (with the config file's webhooks in front of its stored ones);
+    /// requests in flight finish on the one they loaded.
     pub fn swap(&self, next: Snapshot) {
+        let next = next.with_config_webhooks(&self.config_webhooks);
         self.current.store(Arc::new(next));
         self.reloads_ok.fetch_add(1, Ordering::Relaxed);
     }
@@ -166,7 +168,6 @@ impl SnapshotHolder {
                     failed_generation = None;
                     let credentials = next.credentials().len();
                     let policy_files = policy_set.file_count();
-                    let next = next.with_config_webhooks(&self.config_webhooks);
                     self.swap(next.with_policies(policy_set));
                     tracing::info!(generation, policy_files, "snapshot reloaded");
                     if let Some(ledger) = &ledger {
