@@ -3,7 +3,8 @@
 
 use super::support::{World, assert_error};
 use super::webhooks::{
-    SECRET, WAIT, add_webhook, openssl_hmac, query, unix_now, verify_signature, world_with_receiver,
+    SECRET, WAIT, add_expiring, add_webhook, openssl_hmac, query, unix_now, verify_signature,
+    world_with_receiver,
 };
 
 #[test]
@@ -159,32 +160,8 @@ fn webhook_test_prints_status_and_latency_and_fails_on_a_non_2xx_answer() {
 fn check_expiry_lists_expiring_credentials_and_notifies_each_stage_once() {
     let (w, receiver) = world_with_receiver();
     add_webhook(&w, &receiver.url("/hook"), "credential_expiry");
-    w.add(
-        &[
-            "--name",
-            "soon",
-            "--service",
-            "github",
-            "--domains",
-            "api.github.com",
-            "--ttl",
-            "3",
-        ],
-        "ghp_expiring_secret",
-    );
-    w.add(
-        &[
-            "--name",
-            "later",
-            "--service",
-            "slack",
-            "--domains",
-            "slack.com",
-            "--ttl",
-            "30",
-        ],
-        "xoxb-later-secret",
-    );
+    add_expiring(&w, "soon", "github", "api.github.com", "3");
+    add_expiring(&w, "later", "slack", "slack.com", "30");
     let run = w.ok(&["webhook", "check-expiry", "--json"]);
     let report = run.json();
     let listed = report["credentials"].as_array().expect("credentials");

@@ -7,7 +7,9 @@ use aegis_test_support::Delivery;
 
 use super::mcp::{Mcp, add_agent};
 use super::support::curl;
-use super::webhooks::{WAIT, add_webhook, blocked_request, query, world_with_receiver};
+use super::webhooks::{
+    WAIT, add_expiring, add_webhook, blocked_request, query, world_with_receiver,
+};
 
 fn events_of(seen: &[Delivery]) -> Vec<String> {
     seen.iter()
@@ -236,19 +238,7 @@ fn the_mcp_server_delivers_the_events_of_its_decisions() {
 #[test]
 fn the_gate_notifies_expiring_credentials_at_start_once_per_stage() {
     let (w, receiver) = world_with_receiver();
-    w.add(
-        &[
-            "--name",
-            "soon",
-            "--service",
-            "github",
-            "--domains",
-            "api.github.com",
-            "--ttl",
-            "1",
-        ],
-        "ghp_expiring_tomorrow_secret",
-    );
+    add_expiring(&w, "soon", "github", "api.github.com", "1");
     add_webhook(&w, &receiver.url("/hook"), "credential_expiry");
     let mut gate = w.gate(&[]);
     let seen = receiver.wait_until("the expiry event", WAIT, |d| !d.is_empty());

@@ -34,6 +34,23 @@ pub(super) fn add_webhook(w: &World, url: &str, events: &str) -> String {
     id
 }
 
+/// A bearer credential `name` for `service` on `domain` expiring in `days` days.
+pub(super) fn add_expiring(w: &World, name: &str, service: &str, domain: &str, days: &str) {
+    w.add(
+        &[
+            "--name",
+            name,
+            "--service",
+            service,
+            "--domains",
+            domain,
+            "--ttl",
+            days,
+        ],
+        &format!("{name}-credential-secret-value"),
+    );
+}
+
 /// HMAC-SHA256 by openssl, in hex.
 pub(super) fn openssl_hmac(key: &str, message: &[u8]) -> String {
     let mut child = std::process::Command::new("openssl")
