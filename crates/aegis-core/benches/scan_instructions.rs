@@ -1,7 +1,8 @@
 //! A fixed amount of scanning, for instruction counts that do not depend on machine load:
 //! `valgrind --tool=callgrind --toggle-collect='scan_instructions::run'` over
 //! `cargo bench -p aegis-core --bench scan_instructions -- <case> <iterations>` (cases `clean`,
-//! `adversarial`, `clean_keys`, `adversarial_keys`, `redact_prose`, `redact_hex`). The
+//! `adversarial`, `clean_keys`, `adversarial_keys`, `redact_prose`, `redact_hex`,
+//! `shared_prefix`: 1,000 secrets alike but for 8 characters, and near misses of them). The
 //! criterion benches (`inspect`, `redact`) measure time on the same inputs.
 #![allow(missing_docs)]
 
@@ -21,12 +22,15 @@ fn main() {
     let iterations: usize = args.get(1).and_then(|n| n.parse().ok()).unwrap_or(1);
     let vault = RedactionSet::try_new(common::secrets(1_000)).expect("builds");
     let empty = RedactionSet::try_new(Vec::new()).expect("builds");
+    let (shared_secrets, shared_body) = common::shared_prefix(common::INSPECT_BODY);
+    let shared = RedactionSet::try_new(shared_secrets).expect("builds");
     let (set, body) = match case {
         "adversarial" => (&vault, common::adversarial(common::INSPECT_BODY)),
         "clean_keys" => (&empty, common::prose(common::INSPECT_BODY)),
         "adversarial_keys" => (&empty, common::adversarial(common::INSPECT_BODY)),
         "redact_prose" => (&vault, common::prose(64 * 1024)),
         "redact_hex" => (&vault, common::hex(64 * 1024)),
+        "shared_prefix" => (&shared, shared_body),
         _ => (&vault, common::prose(common::INSPECT_BODY)),
     };
     let redact = case.starts_with("redact");

@@ -130,7 +130,7 @@ impl RedactionSet {
                 patterns: patterns.len(),
                 bytes: patterns.iter().map(|p| p.len()).sum(),
             })?;
-            Matcher::Search(built)
+            Matcher::Search(Box::new(built))
         };
         let secrets = secrets
             .into_iter()
@@ -267,7 +267,7 @@ enum Matcher {
     /// No secret had a form: everything passes through.
     Empty,
     /// One leftmost-longest search over every form.
-    Search(FormSearcher),
+    Search(Box<FormSearcher>),
     /// The searcher could not be built: fail closed and withhold every input.
     Withhold,
 }

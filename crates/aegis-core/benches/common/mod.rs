@@ -51,3 +51,17 @@ pub(crate) fn hex(len: usize) -> Vec<u8> {
     let line = b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\n";
     line.iter().copied().cycle().take(len).collect()
 }
+
+/// 1,000 secrets alike but for their last 8 characters (`acme_live_sharedprefix_` and a
+/// number), and `len` bytes of near misses that share all but those: the worst case for a
+/// search whose anchors cannot avoid the shared part.
+pub(crate) fn shared_prefix(len: usize) -> (Vec<RedactionSecret>, Vec<u8>) {
+    let secrets = (0..1000)
+        .map(|i| {
+            let bytes = format!("acme_live_sharedprefix_{i:08}");
+            RedactionSecret::new(bytes.as_bytes(), i, &format!("key-{i}"))
+        })
+        .collect();
+    let text = b"acme_live_sharedprefix_00000zz ";
+    (secrets, text.iter().copied().cycle().take(len).collect())
+}

@@ -46,11 +46,25 @@ pub(super) struct FormSearcher {
     bucket_shift: u32,
     /// The registered grams (loaded little-endian, masked), bucket by bucket.
     grams: Zeroizing<Vec<u64>>,
-    /// `(pattern id, offset of the gram in the pattern)` beside each gram.
+    /// `(group id, offset of the gram in the group's patterns)` beside each gram.
     targets: Vec<(u32, u32)>,
+    /// The patterns having one gram at one offset, by group id.
+    groups: Vec<Group>,
+    /// Each group's pattern ids, sorted by the key hash beside them in `member_keys`: the
+    /// hash of the pattern's first `key_len` bytes.
+    members: Vec<u32>,
+    member_keys: Zeroizing<Vec<u64>>,
     /// The largest offset of a registered gram: a match starting at `s` is found by the time
     /// the probes reach `s + delay`.
     delay: usize,
+}
+
+/// The patterns sharing one registered gram at one offset.
+struct Group {
+    /// Their range in `members` and `member_keys`.
+    members: std::ops::Range<u32>,
+    /// The shortest one's length: each is keyed by the hash of that many of its first bytes.
+    key_len: u32,
 }
 
 /// One match: `bytes[start..end]` is pattern `pattern`.
@@ -94,32 +108,73 @@ impl FormSearcher {
             return Err(TooLarge);
         }
         let anchors = choose_anchors(patterns, width, mask, stride);
-        let bucket_count = entries.next_power_of_two().max(16);
-        let bucket_shift = 64 - bucket_count.trailing_zeros();
         // Built on the heap (a 512 KiB array would pass through the stack).
         let mut bitmap: Box<[u64; BITMAP_WORDS]> = vec![0u64; BITMAP_WORDS]
             .into_boxed_slice()
             .try_into()
             .expect("the vector has BITMAP_WORDS words");
-        // Counting sort of the entries by bucket.
-        let mut registered_grams: Zeroizing<Vec<u64>> = Zeroizing::new(Vec::with_capacity(entries));
-        let mut registered = Vec::with_capacity(entries);
-        let mut counts = vec![0u32; bucket_count + 1];
-        let mut delay = 0;
+        // Every registered gram as `gram << 64 | offset << 32 | pattern`, sorted, so that the
+        // patterns sharing a gram at the same offset (forms of secrets with a common part) sit
+        // together and become one entry: a probe then costs one lookup however many share it.
+        let mut packed: Zeroizing<Vec<u128>> = Zeroizing::new(Vec::with_capacity(entries));
         for (id, (pattern, &anchor)) in patterns.iter().zip(anchors.iter()).enumerate() {
             for offset in anchor..anchor + stride {
                 let gram = load(pattern, offset) & mask;
-                let hash = hash(gram);
-                let bit = bitmap_bit(hash);
-                bitmap[bit / 64 % BITMAP_WORDS] |= 1 << (bit % 64);
-                let bucket = (hash >> bucket_shift) as usize;
-                if let Some(count) = counts.get_mut(bucket + 1) {
-                    *count += 1;
-                }
-                // Both fit: `entries` and `total` were checked against u32 above.
-                registered_grams.push(gram);
-                registered.push((id as u32, offset as u32));
-                delay = delay.max(offset);
+                packed.push(u128::from(gram) << 64 | (offset as u128) << 32 | id as u128);
+            }
+        }
+        packed.sort_unstable();
+        let mut entry_grams: Zeroizing<Vec<u64>> = Zeroizing::new(Vec::new());
+        let mut entry_targets = Vec::new();
+        let mut groups = Vec::new();
+        let mut members = Vec::with_capacity(entries);
+        let mut member_keys: Zeroizing<Vec<u64>> = Zeroizing::new(Vec::with_capacity(entries));
+        let mut keyed: Zeroizing<Vec<u128>> = Zeroizing::new(Vec::new());
+        let mut delay = 0;
+        for run in packed.chunk_by(|a, b| a >> 32 == b >> 32) {
+            let Some(&first) = run.first() else {
+                continue;
+            };
+            // Both fit in u32: `entries` and `total` were checked above.
+            let (gram, offset) = ((first >> 64) as u64, (first >> 32) as u32);
+            let ids = run.iter().map(|&p| p as u32);
+            let key_len = ids
+                .clone()
+                .filter_map(|id| spans.get(id as usize).map(|&(_, len)| len))
+                .min()
+                .unwrap_or(0);
+            keyed.clear();
+            for id in ids {
+                let pattern = spans
+                    .get(id as usize)
+                    .and_then(|&(from, _)| bytes.get(from..from + key_len))
+                    .unwrap_or_default();
+                keyed.push(u128::from(key_hash(pattern)) << 64 | u128::from(id));
+            }
+            keyed.sort_unstable();
+            let start = members.len() as u32;
+            for &k in keyed.iter() {
+                member_keys.push((k >> 64) as u64);
+                members.push(k as u32);
+            }
+            groups.push(Group {
+                members: start..members.len() as u32,
+                key_len: key_len as u32,
+            });
+            entry_grams.push(gram);
+            entry_targets.push(((groups.len() - 1) as u32, offset));
+            delay = delay.max(offset as usize);
+        }
+        // Counting sort of the entries by bucket.
+        let bucket_count = entry_grams.len().next_power_of_two().max(16);
+        let bucket_shift = 64 - bucket_count.trailing_zeros();
+        let mut counts = vec![0u32; bucket_count + 1];
+        for &gram in entry_grams.iter() {
+            let hash = hash(gram);
+            let bit = bitmap_bit(hash);
+            bitmap[bit / 64 % BITMAP_WORDS] |= 1 << (bit % 64);
+            if let Some(count) = counts.get_mut((hash >> bucket_shift) as usize + 1) {
+                *count += 1;
             }
         }
         for b in 1..counts.len() {
@@ -127,9 +182,9 @@ impl FormSearcher {
         }
         let buckets = counts.clone();
         let mut next = counts;
-        let mut grams = Zeroizing::new(vec![0u64; registered.len()]);
-        let mut targets = vec![(0u32, 0u32); registered.len()];
-        for (&gram, &target) in registered_grams.iter().zip(&registered) {
+        let mut grams = Zeroizing::new(vec![0u64; entry_grams.len()]);
+        let mut targets = vec![(0u32, 0u32); entry_grams.len()];
+        for (&gram, &target) in entry_grams.iter().zip(&entry_targets) {
             let bucket = (hash(gram) >> bucket_shift) as usize;
             let slot = next[bucket] as usize;
             next[bucket] += 1;
@@ -147,6 +202,9 @@ impl FormSearcher {
             bucket_shift,
             grams,
             targets,
+            groups,
+            members,
+            member_keys,
             delay,
         })
     }
@@ -244,27 +302,51 @@ impl FormSearcher {
         let range = first as usize..end as usize;
         let grams = self.grams.get(range.clone()).unwrap_or_default();
         let targets = self.targets.get(range).unwrap_or_default();
-        for (&candidate, &(id, offset)) in grams.iter().zip(targets) {
+        for (&candidate, &(group, offset)) in grams.iter().zip(targets) {
             if candidate != gram {
                 continue;
             }
-            let Some(start) = at.checked_sub(offset as usize) else {
+            let Some(start) = at.checked_sub(offset as usize).filter(|s| *s >= cursor) else {
                 continue;
             };
-            if start < cursor {
-                continue;
-            }
-            let Some(&(from, len)) = self.spans.get(id as usize) else {
+            let Some(group) = self.groups.get(group as usize) else {
                 continue;
             };
-            let pattern = self.bytes.get(from..from + len).unwrap_or_default();
-            if haystack.get(start..start + len) == Some(pattern) {
-                pending.push(FormMatch {
-                    start,
-                    end: start + len,
-                    pattern: id as usize,
-                });
+            let range = group.members.start as usize..group.members.end as usize;
+            let ids = self.members.get(range.clone()).unwrap_or_default();
+            let keys = self.member_keys.get(range).unwrap_or_default();
+            if let [id] = ids {
+                self.confirm(haystack, start, *id, pending);
+                continue;
             }
+            // Many patterns share this gram here: only those whose first `key_len` bytes
+            // hash like the text's can match.
+            let Some(text) = haystack.get(start..start + group.key_len as usize) else {
+                continue;
+            };
+            let key = key_hash(text);
+            let first = keys.partition_point(|&k| k < key);
+            for (&k, &id) in keys.iter().zip(ids).skip(first) {
+                if k != key {
+                    break;
+                }
+                self.confirm(haystack, start, id, pending);
+            }
+        }
+    }
+
+    /// Adds pattern `id` at `start` to `pending` if the text holds it there.
+    fn confirm(&self, haystack: &[u8], start: usize, id: u32, pending: &mut Vec<FormMatch>) {
+        let Some(&(from, len)) = self.spans.get(id as usize) else {
+            return;
+        };
+        let pattern = self.bytes.get(from..from + len).unwrap_or_default();
+        if haystack.get(start..start + len) == Some(pattern) {
+            pending.push(FormMatch {
+                start,
+                end: start + len,
+                pattern: id as usize,
+            });
         }
     }
 }
@@ -395,6 +477,19 @@ fn load(bytes: &[u8], at: usize) -> u64 {
 /// The bitmap bit of a gram's hash: its top bits.
 fn bitmap_bit(hash: u64) -> usize {
     (hash >> (64 - BITMAP_BITS_LOG2)) as usize
+}
+
+/// A 64-bit hash of a pattern's first bytes (8 at a time), to tell apart the patterns of
+/// one group.
+fn key_hash(bytes: &[u8]) -> u64 {
+    let mut chunks = bytes.chunks_exact(8);
+    let mut h = bytes.len() as u64;
+    for chunk in chunks.by_ref() {
+        let word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+        h = (h.rotate_left(23) ^ word).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+    let tail = load(chunks.remainder(), 0);
+    (h.rotate_left(23) ^ tail).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
 /// Fibonacci hashing: the top bits of the product are well mixed.

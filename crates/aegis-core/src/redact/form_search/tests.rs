@@ -117,6 +117,27 @@ fn patterns_sharing_a_long_prefix_are_anchored_apart() {
 }
 
 #[test]
+fn patterns_sharing_all_but_a_few_bytes_share_one_entry_per_gram() {
+    // 1,000 forms alike but for their last 8 bytes: the anchor window (15 bytes) cannot avoid
+    // the shared part, so its shared grams become one entry each, keyed by the whole form.
+    let owned: Vec<Vec<u8>> = (0..1000)
+        .map(|i| format!("acme_live_sharedprefix_{i:08}").into_bytes())
+        .collect();
+    let patterns: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
+    let s = searcher(&patterns);
+    assert!(s.grams.len() < 1000 * 3, "{} entries", s.grams.len());
+    let near_misses = b"acme_live_sharedprefix_00000zz ".repeat(40);
+    assert_eq!(found(&s, &near_misses), vec![]);
+    let planted = [near_misses.as_slice(), &owned[777], b" ", &owned[3]].concat();
+    let n = near_misses.len();
+    let end = n + owned[777].len();
+    assert_eq!(
+        found(&s, &planted),
+        vec![(n, end, 777), (end + 1, end + 1 + owned[3].len(), 3)]
+    );
+}
+
+#[test]
 fn a_run_of_repeated_bytes_matches_back_to_back() {
     let patterns: [&[u8]; 2] = [b"aaaaaaaaaa", b"aaaaaaaaaaaaaaaaaaa"];
     let s = searcher(&patterns);
