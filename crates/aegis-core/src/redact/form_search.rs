@@ -8,10 +8,15 @@
 //! among all forms, so forms sharing a prefix such as `sk-proj-` do not pile up on one gram),
 //! and probes the text only at every `S`-th position, four probes per branch: one unaligned
 //! 8-byte load, a multiply, a shift and one bit of a fixed 512 KiB bitmap. A set bit sends the
-//! probe to a bucket of `(gram, form, offset)` entries; a matching gram names a candidate start,
-//! verified by an exact compare. Clean text costs about two instructions per byte whatever its
-//! content, and hits cost a bucket walk (a handful of entries) plus one compare per matching
-//! gram.
+//! probe to a bucket of `(gram, group, offset)` entries; a matching gram names a candidate
+//! start, verified by an exact compare. Forms sharing a gram at the same offset (secrets alike
+//! but for a few bytes) are one group, whose members are keyed by a hash of their first bytes,
+//! so a hit costs one hash and a binary search however many forms share the gram. Clean text
+//! costs about three instructions per byte whatever its content (benches/scan_instructions.rs).
+//!
+//! Not bounded as tightly: a form that repeats itself (`abab…ab` + one other byte) has several
+//! entries that all hit in text made of its period, each verified up to the form's length.
+//! Real secrets are not periodic; the cost stays linear in the text times the form's length.
 //!
 //! Candidates are found out of start order (a form anchored at offset `k` is seen `k` bytes
 //! after its start), so verified matches wait in a small pending list until the probes have
@@ -20,7 +25,7 @@
 //! a leftmost-longest Aho-Corasick search over the forms (the tests check it against one and
 //! against a naive search).
 //!
-//! The forms and the grams are kept in zeroized memory. The bitmap and the
+//! The forms, the grams and the group keys are kept in zeroized memory. The bitmap and the
 //! bucket index hold a few bits of hash per gram, from which no form can be rebuilt.
 
 use std::fmt;
