@@ -7,6 +7,7 @@
 //! On shutdown the task stops, cuts its attempts short and releases their leases, so every
 //! undelivered row stays in the outbox for the next process.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -21,7 +22,7 @@ use aegis_core::timestamp::Timestamp;
 use aegis_core::webhook::retry::{NextStep, RetryPolicy, classify};
 use aegis_core::webhook::{ActiveWebhook, check_url, signature};
 use aegis_store::vault::VaultStore;
-use aegis_store::webhooks::{OutboxRow, Settlement};
+use aegis_store::webhooks::{Claim, OutboxRow, Settlement};
 
 use crate::error::EngineError;
 use crate::holder::SnapshotHolder;
@@ -130,6 +131,9 @@ impl Dispatcher {
     /// Meant to be spawned, not selected on; stopping is through `stop`.
     pub async fn run(self: Arc<Self>, wake: Arc<tokio::sync::Notify>, stop: CancellationToken) {
         let mut inflight = tokio::task::JoinSet::new();
+        // Attempts in flight per webhook: a slow receiver holds at most PER_WEBHOOK_IN_FLIGHT
+        // of the slots, so the other webhooks keep being served.
+        let mut busy: HashMap<String, usize> = HashMap::new();
         let mut depth_read: Option<Instant> = None;
         loop {
             if depth_read.is_none_or(|at| at.elapsed() >= DEPTH_REFRESH) {
@@ -142,9 +146,15 @@ impl Dispatcher {
             let room = self.settings.concurrency.saturating_sub(inflight.len());
             let mut wait = self.settings.poll;
             if room > 0 {
-                match self.claim_due(room).await {
+                let skip: Vec<String> = busy
+                    .iter()
+                    .filter(|(_, n)| **n >= PER_WEBHOOK_IN_FLIGHT)
+                    .map(|(id, _)| id.clone())
+                    .collect();
+                match self.claim_due(room, PER_WEBHOOK_IN_FLIGHT, &skip).await {
                     Ok((rows, next_due)) => {
                         for row in rows {
+                            *busy.entry(row.webhook_id.clone()).or_default() += 1;
                             inflight.spawn(self.clone().deliver(row));
                         }
                         if let Some(due) = next_due {
@@ -158,7 +168,16 @@ impl Dispatcher {
                 () = stop.cancelled() => break,
                 () = wake.notified() => {}
                 () = tokio::time::sleep(wait) => {}
-                Some(_) = inflight.join_next(), if !inflight.is_empty() => {}
+                Some(done) = inflight.join_next(), if !inflight.is_empty() => {
+                    if let Ok(id) = done
+                        && let Some(count) = busy.get_mut(&id)
+                    {
+                        *count -= 1;
+                        if *count == 0 {
+                            busy.remove(&id);
+                        }
+                    }
+                }
             }
         }
         // Attempts that already have their answer get a moment to record it (fewer
@@ -184,7 +203,8 @@ impl Dispatcher {
             if left.is_zero() {
                 break;
             }
-            let rows = match self.claim_due(self.settings.concurrency).await {
+            let all = self.settings.concurrency;
+            let rows = match self.claim_due(all, all, &[]).await {
                 Ok((rows, _)) if !rows.is_empty() => rows,
                 _ => break,
             };
@@ -212,6 +232,8 @@ impl Dispatcher {
     async fn claim_due(
         &self,
         room: usize,
+        per_webhook: usize,
+        skip: &[String],
     ) -> Result<(Vec<OutboxRow>, Option<Duration>), EngineError> {
         let now = now();
         let Some(due) = self.store.next_delivery_due().await? else {
@@ -221,16 +243,20 @@ impl Dispatcher {
             let wait = u64::try_from(now.millis_until(due)).unwrap_or(0);
             return Ok((Vec::new(), Some(Duration::from_millis(wait))));
         }
-        let limit = u32::try_from(room).unwrap_or(u32::MAX);
+        let claim = Claim {
+            total: u32::try_from(room).unwrap_or(u32::MAX),
+            per_webhook: u32::try_from(per_webhook).unwrap_or(u32::MAX),
+            skip,
+        };
         let rows = self
             .store
-            .claim_deliveries(now, self.settings.lease, limit, &self.instance)
+            .claim_deliveries(now, self.settings.lease, &claim, &self.instance)
             .await?;
         Ok((rows, None))
     }
 
-    /// One attempt at one row, and its settlement.
-    async fn deliver(self: Arc<Self>, row: OutboxRow) {
+    /// One attempt at one row, and its settlement; answers the row's webhook id.
+    async fn deliver(self: Arc<Self>, row: OutboxRow) -> String {
         let snapshot = self.holder.load();
         let hook = snapshot
             .webhooks()
@@ -295,6 +321,7 @@ impl Dispatcher {
             // The lease runs out and the row is tried again: at least once, never lost.
             tracing::warn!(error = %err, delivery = %row.delivery_id, "cannot record a webhook delivery");
         }
+        row.webhook_id
     }
 
     /// Signs and posts one body once; never follows redirects (a 3xx is the result). The
@@ -363,6 +390,9 @@ impl Dispatcher {
         .with_detail(detail)
     }
 }
+
+/// Attempts of one webhook in flight at most in the running dispatcher.
+const PER_WEBHOOK_IN_FLIGHT: usize = 2;
 
 /// How often the dispatcher refreshes [`WebhookStats::outbox_depth`].
 const DEPTH_REFRESH: Duration = Duration::from_secs(1);

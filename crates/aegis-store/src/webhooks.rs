@@ -10,7 +10,7 @@
 mod outbox;
 
 pub(crate) use outbox::insert_outbox_in;
-pub use outbox::{DeliverySummary, OutboxRouter, OutboxRow, Settlement};
+pub use outbox::{Claim, DeliverySummary, OutboxRouter, OutboxRow, Settlement};
 
 use aegis_core::config::WebhookUrl;
 use aegis_core::ledger::EntryContent;

@@ -301,6 +301,33 @@ fn every_webhook_gets_the_same_event_id_with_its_own_delivery_id() {
 }
 
 #[test]
+fn a_hanging_receiver_does_not_hold_up_the_other_webhooks() {
+    let (w, slow) = world_with_receiver();
+    let fast = WebhookReceiver::start(&w.ca);
+    add_webhook(&w, &slow.url("/slow"), "blocked_request");
+    add_webhook(&w, &fast.url("/fast"), "blocked_request");
+    slow.set_hanging(true);
+    let gate = w.gate(&[]);
+    for _ in 0..12 {
+        blocked_request(&gate);
+    }
+    // Twelve events each: without a per-webhook cap the hanging receiver would take every
+    // attempt slot for its 10 s timeout.
+    let started = Instant::now();
+    fast.wait_until(
+        "all twelve deliveries to the responsive receiver",
+        WAIT,
+        |d| d.len() >= 12,
+    );
+    let took = started.elapsed();
+    let held = slow.deliveries().len();
+    println!("responsive receiver served in {took:?} while {held} attempts hung");
+    assert!(took < Duration::from_secs(8), "{took:?}");
+    assert!((1..=2).contains(&held), "at most two held attempts: {held}");
+    slow.set_hanging(false);
+}
+
+#[test]
 fn a_redirect_fails_the_delivery_at_once_and_is_recorded() {
     let (w, receiver) = world_with_receiver();
     let id = add_webhook(&w, &receiver.url("/hook"), "blocked_request");

@@ -59,6 +59,17 @@ pub struct DeliverySummary {
     pub failed_recently: u64,
 }
 
+/// How many deliveries one [`VaultStore::claim_deliveries`] may take.
+#[derive(Debug, Clone, Copy)]
+pub struct Claim<'a> {
+    /// Rows at most.
+    pub total: u32,
+    /// Rows of any one webhook at most (so a slow receiver cannot take every slot).
+    pub per_webhook: u32,
+    /// Webhooks to leave alone (they already have enough attempts in flight).
+    pub skip: &'a [String],
+}
+
 /// How an attempt ended, for [`VaultStore::settle_delivery`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Settlement {
@@ -87,9 +98,10 @@ impl VaultStore {
             .map_err(StoreError::db("queueing webhook deliveries"))
     }
 
-    /// Claims up to `limit` pending deliveries due at `now` whose lease (if any) has run out,
-    /// leasing them to `claimer` for `lease`. One statement, so two processes never claim the
-    /// same row at the same time.
+    /// Claims pending deliveries due at `now` whose lease (if any) has run out, leasing them to
+    /// `claimer` for `lease`: at most `claim.total`, at most `claim.per_webhook` of any one
+    /// webhook, none of the webhooks in `claim.skip`. One statement, so two processes never
+    /// claim the same row at the same time.
     ///
     /// # Errors
     /// Database failures; [`StoreError::InvalidRow`] for a row that does not parse.
@@ -97,24 +109,39 @@ impl VaultStore {
         &self,
         now: Timestamp,
         lease: Duration,
-        limit: u32,
+        claim: &Claim<'_>,
         claimer: &str,
     ) -> Result<Vec<OutboxRow>, StoreError> {
-        let rows = sqlx::query(&format!(
+        let skip = if claim.skip.is_empty() {
+            String::new()
+        } else {
+            let marks = vec!["?"; claim.skip.len()].join(", ");
+            format!("AND webhook_id NOT IN ({marks})")
+        };
+        let sql = format!(
             "UPDATE webhook_outbox SET lease_until = ?, leased_by = ? WHERE delivery_id IN \
-             (SELECT delivery_id FROM webhook_outbox WHERE state = 'pending' \
-              AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?) \
-              ORDER BY next_attempt_at LIMIT ?) \
+             (SELECT delivery_id FROM \
+               (SELECT delivery_id, next_attempt_at, row_number() OVER \
+                  (PARTITION BY webhook_id ORDER BY next_attempt_at) AS nth \
+                FROM webhook_outbox WHERE state = 'pending' AND next_attempt_at <= ? \
+                AND (lease_until IS NULL OR lease_until <= ?) {skip}) \
+              WHERE nth <= ? ORDER BY next_attempt_at LIMIT ?) \
              RETURNING {OUTBOX_COLUMNS}"
-        ))
-        .bind(now.plus(lease).as_millis())
-        .bind(claimer)
-        .bind(now.as_millis())
-        .bind(now.as_millis())
-        .bind(i64::from(limit))
-        .fetch_all(self.pool())
-        .await
-        .map_err(StoreError::db("claiming webhook deliveries"))?;
+        );
+        let mut query = sqlx::query(&sql)
+            .bind(now.plus(lease).as_millis())
+            .bind(claimer)
+            .bind(now.as_millis())
+            .bind(now.as_millis());
+        for id in claim.skip {
+            query = query.bind(id.as_str());
+        }
+        let rows = query
+            .bind(i64::from(claim.per_webhook))
+            .bind(i64::from(claim.total))
+            .fetch_all(self.pool())
+            .await
+            .map_err(StoreError::db("claiming webhook deliveries"))?;
         rows.iter().map(outbox_from_row).collect()
     }
 

@@ -9,7 +9,9 @@ use aegis_core::ledger::{EntryContent, LedgerEntry, Outcome, SystemEvent, Via};
 use aegis_core::timestamp::Timestamp;
 use aegis_core::webhook::{Webhook, WebhookId};
 use aegis_store::StoreError;
-use aegis_store::webhooks::{ExpiryNotice, OutboxRouter, OutboxRow, Settlement, StoredWebhook};
+use aegis_store::webhooks::{
+    Claim, ExpiryNotice, OutboxRouter, OutboxRow, Settlement, StoredWebhook,
+};
 
 use super::{entry, fixture};
 
@@ -23,6 +25,14 @@ fn row(webhook: &str, due: Timestamp) -> OutboxRow {
         created_at: due,
         next_attempt_at: due,
         attempts: 0,
+    }
+}
+
+fn up_to(total: u32) -> Claim<'static> {
+    Claim {
+        total,
+        per_webhook: total,
+        skip: &[],
     }
 }
 
@@ -113,19 +123,19 @@ async fn a_claimed_delivery_is_leased_to_one_claimer_until_released() {
     let lease = Duration::from_secs(60);
     let first = fx
         .store
-        .claim_deliveries(due, lease, 10, "gate-1")
+        .claim_deliveries(due, lease, &up_to(10), "gate-1")
         .await
         .expect("claim");
     assert_eq!(first.len(), 2, "only the due rows");
     let second = fx
         .store
-        .claim_deliveries(due, lease, 10, "gate-2")
+        .claim_deliveries(due, lease, &up_to(10), "gate-2")
         .await
         .expect("claim");
     assert!(second.is_empty(), "leased rows are not claimed twice");
     let after_lease = fx
         .store
-        .claim_deliveries(due.plus(lease), lease, 10, "gate-2")
+        .claim_deliveries(due.plus(lease), lease, &up_to(10), "gate-2")
         .await
         .expect("claim");
     assert_eq!(after_lease.len(), 2, "an expired lease frees the rows");
@@ -138,7 +148,7 @@ async fn a_claimed_delivery_is_leased_to_one_claimer_until_released() {
     );
     let third = fx
         .store
-        .claim_deliveries(due, lease, 1, "gate-3")
+        .claim_deliveries(due, lease, &up_to(1), "gate-3")
         .await
         .expect("claim");
     assert_eq!(third.len(), 1, "the limit holds");
@@ -146,7 +156,7 @@ async fn a_claimed_delivery_is_leased_to_one_claimer_until_released() {
     assert_eq!(fx.store.next_delivery_due().await.expect("due"), Some(due));
     let last = fx
         .store
-        .claim_deliveries(due, lease, 10, "gate-3")
+        .claim_deliveries(due, lease, &up_to(10), "gate-3")
         .await
         .expect("claim");
     assert_eq!(last.len(), 1);
@@ -266,7 +276,7 @@ async fn a_ledger_batch_queues_its_deliveries_in_the_same_transaction() {
         .expect("append");
     let rows = fx
         .store
-        .claim_deliveries(now(), Duration::from_secs(5), 10, "t")
+        .claim_deliveries(now(), Duration::from_secs(5), &up_to(10), "t")
         .await
         .expect("claim");
     let mut ids: Vec<String> = rows
@@ -280,4 +290,28 @@ async fn a_ledger_batch_queues_its_deliveries_in_the_same_transaction() {
         .await
         .expect("append without router");
     assert_eq!(fx.store.outbox_depth().await.expect("depth"), 2);
+}
+
+#[tokio::test]
+async fn a_claim_takes_few_rows_per_webhook_and_skips_busy_ones() {
+    let fx = fixture().await;
+    let due = now();
+    let rows: Vec<OutboxRow> = (0..4)
+        .flat_map(|_| [row("cfg-1", due), row("cfg-2", due), row("cfg-3", due)])
+        .collect();
+    fx.store.enqueue_deliveries(&rows).await.expect("enqueue");
+    let busy = ["cfg-3".to_owned()];
+    let claim = Claim {
+        total: 10,
+        per_webhook: 2,
+        skip: &busy,
+    };
+    let claimed = fx
+        .store
+        .claim_deliveries(due, Duration::from_secs(60), &claim, "gate-1")
+        .await
+        .expect("claim");
+    let mut ids: Vec<&str> = claimed.iter().map(|r| r.webhook_id.as_str()).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, ["cfg-1", "cfg-1", "cfg-2", "cfg-2"]);
 }
