@@ -170,7 +170,10 @@ impl EngineRuntime {
             pipeline.with_ledger(writer, instance.clone(), strict)
         };
         let pipeline = Arc::new(match metrics {
-            Some(metrics) => pipeline.with_metrics(Arc::new(metrics)),
+            Some(metrics) => {
+                metrics.set_webhooks(dispatcher.stats());
+                pipeline.with_metrics(Arc::new(metrics))
+            }
             None => pipeline,
         });
         Ok(Self {

@@ -7,12 +7,13 @@
 //! includes header values, queries or bodies; the filter is the last layer, for the bug that
 //! gets past the others.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::io::{IsTerminal as _, Write};
 use std::sync::{Arc, OnceLock};
 
 use tracing::{Event, Subscriber};
-use tracing_subscriber::fmt::format::{JsonFields, Writer};
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields, MakeWriter};
 use tracing_subscriber::registry::LookupSpan;
 
@@ -114,37 +115,40 @@ fn token_end(text: &[u8], start: usize) -> usize {
     end.max(start + 1).min(text.len())
 }
 
-/// Standard error, through the filter: a line is buffered while it is formatted and written
-/// cleaned, in one write, when the formatter is done with it.
+/// Standard error, through the filter: a line is buffered while it is formatted and handed to
+/// [`Pending`] cleaned when the formatter is done with it.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct FilteredStderr;
 
 impl<'a> MakeWriter<'a> for FilteredStderr {
-    type Writer = LineWriter<std::io::Stderr>;
+    type Writer = LineWriter;
 
     fn make_writer(&'a self) -> Self::Writer {
-        LineWriter::new(std::io::stderr(), filter())
+        LineWriter::new(true)
+    }
+
+    fn make_writer_for(&'a self, meta: &tracing::Metadata<'_>) -> Self::Writer {
+        // Warnings and errors go out at once; the rest within FLUSH_EVERY.
+        LineWriter::new(*meta.level() <= tracing::Level::WARN)
     }
 }
 
-/// Buffers one formatted event and writes it cleaned when dropped.
-pub(crate) struct LineWriter<W: Write> {
+/// Buffers one formatted event and hands it on cleaned when dropped.
+pub(crate) struct LineWriter {
     buffer: Vec<u8>,
-    out: W,
-    filter: &'static LogFilter,
+    urgent: bool,
 }
 
-impl<W: Write> LineWriter<W> {
-    fn new(out: W, filter: &'static LogFilter) -> Self {
+impl LineWriter {
+    fn new(urgent: bool) -> Self {
         Self {
             buffer: Vec::with_capacity(512),
-            out,
-            filter,
+            urgent,
         }
     }
 }
 
-impl<W: Write> Write for LineWriter<W> {
+impl Write for LineWriter {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
         self.buffer.extend_from_slice(bytes);
         Ok(bytes.len())
@@ -155,92 +159,144 @@ impl<W: Write> Write for LineWriter<W> {
     }
 }
 
-impl<W: Write> Drop for LineWriter<W> {
+impl Drop for LineWriter {
     fn drop(&mut self) {
         if self.buffer.is_empty() {
             return;
         }
-        let cleaned = self.filter.clean(&self.buffer);
-        // Nowhere to report a failed write to standard error.
-        let _ = self.out.write_all(&cleaned);
+        let cleaned = filter().clean(&self.buffer);
+        pending().push(&cleaned, self.urgent);
     }
 }
 
-/// One JSON object per line: `ts`, `level`, `target`, `message`, the event's fields, and the
-/// fields of the spans it happened in (the request id). Each value is cleaned before it is
-/// escaped into JSON (a secret with a quote or a backslash in it would not match the escaped
-/// text), and the whole line once more by the writer.
+/// How long an `info` or `debug` line may wait before it is written.
+const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Waiting lines beyond this are written at once.
+const PENDING_MAX_BYTES: usize = 64 * 1024;
+
+/// Cleaned lines not yet written to standard error: one write per batch instead of one per line
+/// (a busy gate logs a line per request). Order is kept: every write takes all that waits.
+#[derive(Debug, Default)]
+struct Pending {
+    lines: std::sync::Mutex<Vec<u8>>,
+}
+
+impl Pending {
+    fn push(&self, line: &[u8], urgent: bool) {
+        let Ok(mut lines) = self.lines.lock() else {
+            // A panic while writing a line: write this one directly rather than lose it.
+            let _ = std::io::stderr().write_all(line);
+            return;
+        };
+        lines.extend_from_slice(line);
+        if urgent || lines.len() >= PENDING_MAX_BYTES {
+            write_out(&mut lines);
+        }
+    }
+
+    fn flush(&self) {
+        if let Ok(mut lines) = self.lines.lock() {
+            write_out(&mut lines);
+        }
+    }
+}
+
+fn write_out(lines: &mut Vec<u8>) {
+    if !lines.is_empty() {
+        // Nowhere to report a failed write to standard error.
+        let _ = std::io::stderr().write_all(lines);
+        lines.clear();
+    }
+}
+
+fn pending() -> &'static Pending {
+    static PENDING: OnceLock<Pending> = OnceLock::new();
+    PENDING.get_or_init(Pending::default)
+}
+
+/// Writes every waiting line; `main` calls it before the process exits.
+pub(crate) fn flush() {
+    pending().flush();
+}
+
+/// One JSON object per line: `ts`, `level`, `target`, `message`, the fields of the spans the
+/// event happened in (the request id), and the event's fields. Written straight into the line
+/// (no intermediate map): a busy gate logs one line per request. A value with something JSON
+/// escapes (a quote, a backslash, a control character) is cleaned before it is escaped, since a
+/// secret holding one would not match the escaped text; the writer cleans the whole line.
 struct JsonLine {
     secrets: Box<dyn Fn() -> Option<Arc<RedactionSet>> + Send + Sync>,
 }
 
-impl JsonLine {
-    /// Cleans every string in `value`, recursively.
-    fn clean_value(vault: Option<&Arc<RedactionSet>>, value: &mut serde_json::Value) {
-        match value {
-            // Text that JSON writes as it is gets the same scan in the whole line; only text
-            // with something to escape must be cleaned here.
-            serde_json::Value::String(text) if text.bytes().any(needs_json_escape) => {
-                let cleaned = clean_line(vault, text.as_bytes());
-                if cleaned != text.as_bytes() {
-                    *text = String::from_utf8_lossy(&cleaned).into_owned();
-                }
-            }
-            serde_json::Value::Array(items) => {
-                for item in items {
-                    Self::clean_value(vault, item);
-                }
-            }
-            serde_json::Value::Object(fields) => {
-                for item in fields.values_mut() {
-                    Self::clean_value(vault, item);
-                }
-            }
-            _ => {}
-        }
-    }
-}
-
-impl<S, N> FormatEvent<S, N> for JsonLine
+impl<S> FormatEvent<S, SpanFields> for JsonLine
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
-    N: for<'a> FormatFields<'a> + 'static,
 {
     fn format_event(
         &self,
-        ctx: &FmtContext<'_, S, N>,
+        ctx: &FmtContext<'_, S, SpanFields>,
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        let mut line = serde_json::Map::new();
+        let vault = (self.secrets)();
+        let mut line = String::with_capacity(512);
         let now = Timestamp::from_system_time(std::time::SystemTime::now());
-        line.insert("ts".into(), now.to_rfc3339().into());
-        let level = event.metadata().level().as_str().to_ascii_lowercase();
-        line.insert("level".into(), level.into());
-        line.insert("target".into(), event.metadata().target().into());
+        line.push_str("{\"ts\":\"");
+        line.push_str(&now.to_rfc3339());
+        line.push_str("\",\"level\":\"");
+        line.push_str(level_name(*event.metadata().level()));
+        line.push_str("\",\"target\":");
+        push_json_str(&mut line, event.metadata().target(), vault.as_ref());
         if let Some(scope) = ctx.event_scope() {
             for span in scope.from_root() {
                 let extensions = span.extensions();
-                let Some(fields) = extensions.get::<FormattedFields<N>>() else {
-                    continue;
-                };
-                if let Ok(serde_json::Value::Object(fields)) =
-                    serde_json::from_str::<serde_json::Value>(fields)
+                if let Some(fields) = extensions.get::<FormattedFields<SpanFields>>()
+                    && !fields.is_empty()
                 {
-                    line.extend(fields);
+                    line.push(',');
+                    line.push_str(fields);
                 }
             }
         }
-        event.record(&mut JsonVisitor(&mut line));
-        if !line.contains_key("message") {
-            line.insert("message".into(), "".into());
+        let mut visitor = JsonVisitor {
+            line: &mut line,
+            vault: vault.as_ref(),
+            has_message: false,
+        };
+        event.record(&mut visitor);
+        if !visitor.has_message {
+            line.push_str(",\"message\":\"\"");
         }
-        let vault = (self.secrets)();
-        let mut line = serde_json::Value::Object(line);
-        Self::clean_value(vault.as_ref(), &mut line);
-        let text = serde_json::to_string(&line).map_err(|_| fmt::Error)?;
-        writer.write_str(&text)?;
-        writer.write_char('\n')
+        line.push_str("}\n");
+        writer.write_str(&line)
+    }
+}
+
+/// A level as the JSON line names it.
+fn level_name(level: tracing::Level) -> &'static str {
+    match level {
+        tracing::Level::TRACE => "trace",
+        tracing::Level::DEBUG => "debug",
+        tracing::Level::INFO => "info",
+        tracing::Level::WARN => "warn",
+        tracing::Level::ERROR => "error",
+    }
+}
+
+/// Appends `text` as a JSON string, cleaned first when escaping would hide a secret in it.
+fn push_json_str(line: &mut String, text: &str, vault: Option<&Arc<RedactionSet>>) {
+    if !text.bytes().any(needs_json_escape) {
+        line.push('"');
+        line.push_str(text);
+        line.push('"');
+        return;
+    }
+    let cleaned = clean_line(vault, text.as_bytes());
+    let cleaned = String::from_utf8_lossy(&cleaned);
+    // serde_json's escaping of a string cannot fail.
+    if let Ok(escaped) = serde_json::to_string(cleaned.as_ref()) {
+        line.push_str(&escaped);
     }
 }
 
@@ -249,33 +305,60 @@ fn needs_json_escape(byte: u8) -> bool {
     byte == b'"' || byte == b'\\' || byte < 0x20
 }
 
-/// Records an event's fields into the line's JSON object.
-struct JsonVisitor<'a>(&'a mut serde_json::Map<String, serde_json::Value>);
+/// Writes fields as `,"name":value` into a line.
+struct JsonVisitor<'a> {
+    line: &'a mut String,
+    vault: Option<&'a Arc<RedactionSet>>,
+    has_message: bool,
+}
+
+impl JsonVisitor<'_> {
+    fn key(&mut self, field: &tracing::field::Field) {
+        if field.name() == "message" {
+            self.has_message = true;
+        }
+        self.line.push(',');
+        push_json_str(self.line, field.name(), None);
+        self.line.push(':');
+    }
+
+    fn number(&mut self, field: &tracing::field::Field, value: impl fmt::Display) {
+        self.key(field);
+        let _ = write!(self.line, "{value}");
+    }
+}
 
 impl tracing::field::Visit for JsonVisitor<'_> {
     fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn fmt::Debug) {
-        self.0
-            .insert(field.name().to_owned(), format!("{value:?}").into());
+        let text = format!("{value:?}");
+        self.key(field);
+        push_json_str(self.line, &text, self.vault);
     }
 
     fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-        self.0.insert(field.name().to_owned(), value.into());
+        self.key(field);
+        push_json_str(self.line, value, self.vault);
     }
 
     fn record_i64(&mut self, field: &tracing::field::Field, value: i64) {
-        self.0.insert(field.name().to_owned(), value.into());
+        self.number(field, value);
     }
 
     fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
-        self.0.insert(field.name().to_owned(), value.into());
+        self.number(field, value);
     }
 
     fn record_bool(&mut self, field: &tracing::field::Field, value: bool) {
-        self.0.insert(field.name().to_owned(), value.into());
+        self.number(field, value);
     }
 
     fn record_f64(&mut self, field: &tracing::field::Field, value: f64) {
-        self.0.insert(field.name().to_owned(), value.into());
+        if value.is_finite() {
+            self.number(field, value);
+        } else {
+            self.key(field);
+            push_json_str(self.line, &value.to_string(), None);
+        }
     }
 
     fn record_error(
@@ -291,38 +374,113 @@ impl tracing::field::Visit for JsonVisitor<'_> {
             text.push_str(&cause.to_string());
             source = cause.source();
         }
-        self.0.insert(field.name().to_owned(), text.into());
+        self.key(field);
+        push_json_str(self.line, &text, self.vault);
+    }
+}
+
+/// A span's fields as `"name":value` pairs joined by commas, ready to go into an event's line
+/// (the request id of the request span).
+#[derive(Debug, Default, Clone, Copy)]
+struct SpanFields;
+
+impl<'writer> FormatFields<'writer> for SpanFields {
+    fn format_fields<R: tracing_subscriber::field::RecordFields>(
+        &self,
+        mut writer: Writer<'writer>,
+        fields: R,
+    ) -> fmt::Result {
+        let mut text = String::new();
+        let vault = filter().secrets();
+        let mut visitor = JsonVisitor {
+            line: &mut text,
+            vault: vault.as_ref(),
+            has_message: false,
+        };
+        fields.record(&mut visitor);
+        // The visitor starts every pair with a comma; the first one is the caller's to add.
+        writer.write_str(text.strip_prefix(',').unwrap_or(&text))
+    }
+
+    fn add_fields(
+        &self,
+        current: &'writer mut FormattedFields<Self>,
+        fields: &tracing::span::Record<'_>,
+    ) -> fmt::Result {
+        let mut text = String::new();
+        let vault = filter().secrets();
+        let mut visitor = JsonVisitor {
+            line: &mut text,
+            vault: vault.as_ref(),
+            has_message: false,
+        };
+        fields.record(&mut visitor);
+        let added = if current.fields.is_empty() {
+            text.strip_prefix(',').unwrap_or(&text)
+        } else {
+            &text
+        };
+        current.fields.push_str(added);
+        Ok(())
     }
 }
 
 /// Installs the process's subscriber: `observability.log_format` and `log_level` (`auto` is
-/// human-readable on a terminal, JSON otherwise), writing through the filter.
+/// human-readable on a terminal, JSON otherwise), writing through the filter. Levels are a
+/// static [`Targets`] filter: unlike an `EnvFilter`, it does no per-span bookkeeping when a
+/// request's span is entered and left.
 pub(crate) fn init(ctx: &Context) {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+
     let observability = &ctx.loaded.config.observability;
-    let level = observability.log_level.as_str();
-    let env_filter =
-        tracing_subscriber::EnvFilter::try_new(format!("{level},hyper=warn,rustls=warn,rmcp=warn"))
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let level = observability
+        .log_level
+        .as_str()
+        .parse::<LevelFilter>()
+        .unwrap_or(LevelFilter::INFO);
+    let quiet = level.min(LevelFilter::WARN);
+    let targets = Targets::new()
+        .with_default(level)
+        .with_target("hyper", quiet)
+        .with_target("h2", quiet)
+        .with_target("rustls", quiet)
+        .with_target("rmcp", quiet);
     let json = match observability.log_format {
         LogFormat::Json => true,
         LogFormat::Pretty => false,
         LogFormat::Auto => !std::io::stderr().is_terminal(),
     };
-    if json {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(env_filter)
-            .fmt_fields(JsonFields::new())
+    let installed = if json {
+        tracing_subscriber::fmt()
+            .fmt_fields(SpanFields)
             .event_format(JsonLine {
                 secrets: Box::new(|| filter().secrets()),
             })
             .with_writer(FilteredStderr)
-            .try_init();
+            .with_max_level(level)
+            .finish()
+            .with(targets)
+            .try_init()
     } else {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(env_filter)
+        tracing_subscriber::fmt()
             .with_writer(FilteredStderr)
             .with_ansi(std::io::stderr().is_terminal())
-            .try_init();
+            .with_max_level(level)
+            .finish()
+            .with(targets)
+            .try_init()
+    };
+    if installed.is_ok() {
+        let _ = std::thread::Builder::new()
+            .name("aegis-log-flush".into())
+            .spawn(|| {
+                loop {
+                    // A timer, not synchronisation: a spurious wake-up only flushes early.
+                    std::thread::park_timeout(FLUSH_EVERY);
+                    flush();
+                }
+            });
     }
 }
 
@@ -386,7 +544,7 @@ mod tests {
         };
         let secrets = set.clone();
         let subscriber = tracing_subscriber::fmt()
-            .fmt_fields(JsonFields::new())
+            .fmt_fields(SpanFields)
             .event_format(JsonLine {
                 secrets: Box::new(move || Some(secrets.clone())),
             })
@@ -426,7 +584,7 @@ mod tests {
         let sink = captured.clone();
         let secrets = set.clone();
         let subscriber = tracing_subscriber::fmt()
-            .fmt_fields(JsonFields::new())
+            .fmt_fields(SpanFields)
             .event_format(JsonLine {
                 secrets: Box::new(move || Some(secrets.clone())),
             })

@@ -37,6 +37,8 @@ fn main() -> ExitCode {
     }
     let wants_json = std::env::args_os().any(|a| a == "--json");
     let outcome = std::panic::catch_unwind(run).unwrap_or_else(|_| Err(CliError::internal()));
+    // Log lines still waiting go out before the final error line and the exit.
+    logging::flush();
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

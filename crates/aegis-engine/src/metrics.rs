@@ -155,35 +155,13 @@ pub trait WebhookCounts: std::fmt::Debug + Send + Sync {
     fn outbox_depth(&self) -> u64;
 }
 
-/// A dispatcher's delivery counters and the outbox depth it last read, as [`WebhookCounts`].
-#[derive(Debug)]
-pub struct DispatcherCounts {
-    stats: Arc<crate::webhook_stats::WebhookStats>,
-    depth: AtomicU64,
-}
-
-impl DispatcherCounts {
-    /// Publishes `stats`; the depth is 0 until [`DispatcherCounts::set_depth`].
-    pub fn new(stats: Arc<crate::webhook_stats::WebhookStats>) -> Arc<Self> {
-        Arc::new(Self {
-            stats,
-            depth: AtomicU64::new(0),
-        })
-    }
-
-    /// Records the outbox depth just read from the store.
-    pub fn set_depth(&self, depth: u64) {
-        self.depth.store(depth, Ordering::Relaxed);
-    }
-}
-
-impl WebhookCounts for DispatcherCounts {
+impl WebhookCounts for crate::webhook_stats::WebhookStats {
     fn deliveries(&self) -> Vec<(&'static str, &'static str, u64)> {
-        self.stats.read()
+        self.read()
     }
 
     fn outbox_depth(&self) -> u64 {
-        self.depth.load(Ordering::Relaxed)
+        crate::webhook_stats::WebhookStats::outbox_depth(self)
     }
 }
 

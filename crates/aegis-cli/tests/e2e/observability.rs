@@ -260,6 +260,11 @@ fn metrics_parse_and_their_counters_move_with_traffic() {
         after.text
     );
     assert_eq!(after.value("aegis_gate_inflight_requests", &[]), 0.0);
+    // The dispatcher's counters are published (zeros until something is delivered).
+    assert_eq!(
+        after.label_values("aegis_webhook_deliveries_total", "result"),
+        ["delivered", "failed", "retry"]
+    );
     // The ledger writer commits what the requests queued.
     aegis_test_support::wait_for(
         "a ledger commit in aegis_ledger_write_seconds",
