@@ -314,12 +314,23 @@ struct JsonVisitor<'a> {
 
 impl JsonVisitor<'_> {
     fn key(&mut self, field: &tracing::field::Field) {
-        if field.name() == "message" {
+        let name = field.name();
+        if name == "message" {
             self.has_message = true;
         }
-        self.line.push(',');
-        push_json_str(self.line, field.name(), None);
-        self.line.push(':');
+        // Field names are identifiers written in the source (`db.statement` at most).
+        if name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.'))
+        {
+            self.line.push_str(",\"");
+            self.line.push_str(name);
+            self.line.push_str("\":");
+        } else {
+            self.line.push(',');
+            push_json_str(self.line, name, None);
+            self.line.push(':');
+        }
     }
 
     fn number(&mut self, field: &tracing::field::Field, value: impl fmt::Display) {
@@ -330,9 +341,21 @@ impl JsonVisitor<'_> {
 
 impl tracing::field::Visit for JsonVisitor<'_> {
     fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn fmt::Debug) {
-        let text = format!("{value:?}");
         self.key(field);
-        push_json_str(self.line, &text, self.vault);
+        // Formatted in place; moved out again only when it needs cleaning and escaping.
+        let start = self.line.len();
+        self.line.push('"');
+        let _ = write!(self.line, "{value:?}");
+        if self.line.as_bytes()[start + 1..]
+            .iter()
+            .any(|b| needs_json_escape(*b))
+        {
+            let text = self.line.split_off(start + 1);
+            self.line.truncate(start);
+            push_json_str(self.line, &text, self.vault);
+        } else {
+            self.line.push('"');
+        }
     }
 
     fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
