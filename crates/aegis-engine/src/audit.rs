@@ -411,7 +411,17 @@ fn log_decision(entry: &EntryContent) {
             )
         };
     }
-    if outcome == "error" {
+    let failed = outcome == "error";
+    if let Some(sink) = crate::decision_log::sink() {
+        // The same level filter as the `tracing` line below.
+        if failed && tracing::enabled!(target: "aegis::request", tracing::Level::WARN) {
+            sink.write(tracing::Level::WARN, entry, outcome, "request failed");
+        } else if !failed && tracing::enabled!(target: "aegis::request", tracing::Level::INFO) {
+            sink.write(tracing::Level::INFO, entry, outcome, "request");
+        }
+        return;
+    }
+    if failed {
         decision!(warn, "request failed");
     } else {
         decision!(info, "request");

@@ -4,6 +4,7 @@
 
 pub(crate) mod audit;
 pub mod body;
+pub mod decision_log;
 pub mod error;
 pub mod health;
 pub mod holder;
