@@ -329,10 +329,11 @@ impl Metrics {
     }
 
     /// The upstream answered `service`'s request after `took`.
-    pub(crate) fn upstream_answered(&self, snapshot: &Snapshot, service: &str, took: Duration) {
+    /// `service` is the forwarding credential's, so one of the vault's.
+    pub(crate) fn upstream_answered(&self, service: &str, took: Duration) {
         self.upstream_duration
             .get_or_create(&ServiceLabel {
-                service: service_label(snapshot, Some(service)),
+                service: service.to_owned(),
             })
             .observe(took.as_secs_f64());
     }

@@ -187,7 +187,7 @@ impl Pipeline {
             &target,
             self.metrics.as_ref(),
         );
-        let span = tracing::info_span!("request", request_id = %intent.request_id);
+        let span = tracing::info_span!("request", request_id = intent.request_id.as_str());
         let handled = self.handle_inner(intent, &mut audit).instrument(span).await;
         match handled {
             Ok(response) => {
@@ -479,7 +479,7 @@ impl Pipeline {
             .await
             .map_err(|denial| self.body_failure(denial, &exceeded, &stalled))?;
         if let Some(metrics) = &self.metrics {
-            metrics.upstream_answered(&snapshot, credential.service.as_str(), sent_at.elapsed());
+            metrics.upstream_answered(credential.service.as_str(), sent_at.elapsed());
         }
         let injected = Some(permit.credential_index());
         let shaped = self.shape_response(
