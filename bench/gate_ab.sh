@@ -3,7 +3,9 @@
 # upstream (bench_upstream), in ABBA order so that drift over time cancels out.
 #
 # Usage: A=path/to/aegis-a B=path/to/aegis-b bench/gate_ab.sh
+#        (one binary, two settings: A=… B=<the same> B_ENV="AEGIS_LOG_LEVEL=warn …")
 # Env:   D (seconds per wrk run, 5), R (ABBA rounds, 2), C (connections, 64),
+#        A_ENV / B_ENV (space-separated VAR=value settings for gate A / B only),
 #        WRK_DELAY_MS (pause after each response, 0 = saturation; 10 with C=22 is ~2,000 req/s)
 # Prints each wrk run (rps, p50, p99) and, per binary, throughput over all its runs and the
 # gate's CPU time per request (user + system, from /proc/<pid>/stat).
@@ -63,7 +65,10 @@ declare -A PID PORT_OF REQ US TICKS
 for w in a b; do
     bin=$A
     [ "$w" = b ] && bin=$B
-    AEGIS_UPSTREAM_CA="$CA" "$bin" gate --port 0 >"$w.out" 2>"$w.err" &
+    settings=${A_ENV:-}
+    [ "$w" = b ] && settings=${B_ENV:-}
+    # shellcheck disable=SC2086 # word splitting of the VAR=value list is intended
+    env $settings AEGIS_UPSTREAM_CA="$CA" "$bin" gate --port 0 >"$w.out" 2>"$w.err" &
     PID[$w]=$!
     PIDS+=("$!")
     PORT_OF[$w]=$(await_line "$w.out" 's|.*listening on http://127\.0\.0\.1:\([0-9]*\).*|\1|p')
@@ -81,8 +86,8 @@ run() {
     echo "  $w: $(sed -n 's/.* rps=\([0-9.]*\).* p50_us=\([0-9]*\).* p99_us=\([0-9]*\).*/\1 req\/s  p50 \2 us  p99 \3 us/p' <<<"$out")"
 }
 echo "gate A/B ($(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)): $C connections, ${D}s runs, ABBA x $R, delay ${WRK_DELAY_MS:-0} ms"
-echo "  A=$A"
-echo "  B=$B"
+echo "  A=$A ${A_ENV:-}"
+echo "  B=$B ${B_ENV:-}"
 for _ in $(seq "$R"); do run a; run b; run b; run a; done
 hz=$(getconf CLK_TCK)
 for w in a b; do

@@ -15,7 +15,8 @@
 #
 # Usage: bench/gate_load.sh            (from anywhere; DURATION=10 seconds per wrk run)
 # Env:   DURATION, CONNECTIONS, THREADS, RATE_CONNECTIONS, RATE_DELAY_MS, UPLOAD_MIB, SKIP_BUILD=1,
-#        BENCH_UPSTREAM_ALPN=h2 (upstreams offer HTTP/2; default http/1.1 only, as wrk speaks)
+#        BENCH_UPSTREAM_ALPN=h2 (upstreams offer HTTP/2; default http/1.1 only, as wrk speaks),
+#        ABBA_ROUNDS (rounds of the on/off comparisons, 1; more on a noisy machine)
 set -euo pipefail
 
 DURATION=${DURATION:-10}
@@ -26,6 +27,8 @@ THREADS=${THREADS:-2}
 RATE_CONNECTIONS=${RATE_CONNECTIONS:-22}
 RATE_DELAY_MS=${RATE_DELAY_MS:-10}
 UPLOAD_MIB=${UPLOAD_MIB:-1024}
+# ABBA rounds of the two on/off comparisons (each round: on, off, off, on, DURATION/2 each).
+ABBA_ROUNDS=${ABBA_ROUNDS:-1}
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 LUA="$ROOT/bench/post_1k.lua"
@@ -274,7 +277,7 @@ cmp_run() {
     fi
 }
 ENTRIES_BEFORE=$("$AEGIS" ledger stats --json | sed -n 's/.*"requests":\([0-9]*\).*/\1/p')
-cmp_run on; cmp_run off; cmp_run off; cmp_run on
+for _ in $(seq "$ABBA_ROUNDS"); do cmp_run on; cmp_run off; cmp_run off; cmp_run on; done
 stop_pid "$NOLEDGER_PID"
 stop_pid "$UP_SAT_NOLEDGER_PID"
 
@@ -297,7 +300,7 @@ obs_run() {
         OBS_OFF_TICKS=$((OBS_OFF_TICKS + ticks))
     fi
 }
-obs_run on; obs_run off; obs_run off; obs_run on
+for _ in $(seq "$ABBA_ROUNDS"); do obs_run on; obs_run off; obs_run off; obs_run on; done
 LOG_LINES=$(grep -c '"target":"aegis::request"' gate.err || true)
 stop_pid "$QUIET_PID"
 stop_pid "$UP_SAT_QUIET_PID"
@@ -367,14 +370,14 @@ echo "  gate/direct throughput: $(ratio "$(field "$SAT_GATE" rps)" "$(field "$SA
 per_sec() { awk -v n="$1" -v us="$2" 'BEGIN { printf "%.1f", n * 1e6 / us }'; }
 CMP_ON_RPS=$(per_sec "$CMP_ON_REQ" "$CMP_ON_US")
 CMP_OFF_RPS=$(per_sec "$CMP_OFF_REQ" "$CMP_OFF_US")
-echo "  ledger on vs off (ABBA, 4 x ${HALF}s, same upstream): on $CMP_ON_RPS req/s, off $CMP_OFF_RPS req/s," \
+echo "  ledger on vs off (ABBA x $ABBA_ROUNDS, ${HALF}s runs, same upstream): on $CMP_ON_RPS req/s, off $CMP_OFF_RPS req/s," \
     "on/off $(ratio "$CMP_ON_RPS" "$CMP_OFF_RPS");" \
     "gate CPU per request on $(cpu_us_per_req "$CMP_ON_TICKS" "$CMP_ON_REQ") us," \
     "off $(cpu_us_per_req "$CMP_OFF_TICKS" "$CMP_OFF_REQ") us" \
     "(ledger request entries before: $ENTRIES_BEFORE)"
 OBS_ON_RPS=$(per_sec "$OBS_ON_REQ" "$OBS_ON_US")
 OBS_OFF_RPS=$(per_sec "$OBS_OFF_REQ" "$OBS_OFF_US")
-echo "  metrics + JSON logs on vs off (ABBA, 4 x ${HALF}s, same upstream): on $OBS_ON_RPS req/s," \
+echo "  metrics + JSON logs on vs off (ABBA x $ABBA_ROUNDS, ${HALF}s runs, same upstream): on $OBS_ON_RPS req/s," \
     "off $OBS_OFF_RPS req/s, on/off $(ratio "$OBS_ON_RPS" "$OBS_OFF_RPS");" \
     "gate CPU per request on $(cpu_us_per_req "$OBS_ON_TICKS" "$OBS_ON_REQ") us," \
     "off $(cpu_us_per_req "$OBS_OFF_TICKS" "$OBS_OFF_REQ") us ($LOG_LINES request log lines written)"
