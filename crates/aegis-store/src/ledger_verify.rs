@@ -56,6 +56,23 @@ impl VaultStore {
         checkpoints: &BTreeMap<u64, Checkpoint>,
         public_key: Option<[u8; 32]>,
     ) -> Result<Walked, WalkError> {
+        self.walk_ledger_until(from, u64::MAX, checkpoints, public_key)
+            .await
+    }
+
+    /// [`VaultStore::walk_ledger`] up to entry `until` at most: a verification reads the head
+    /// first and walks to it, so entries a running gate appends meanwhile are not mistaken for
+    /// a head that ran ahead of the chain.
+    ///
+    /// # Errors
+    /// As [`VaultStore::walk_ledger`].
+    pub async fn walk_ledger_until(
+        &self,
+        from: ChainAnchor,
+        until: u64,
+        checkpoints: &BTreeMap<u64, Checkpoint>,
+        public_key: Option<[u8; 32]>,
+    ) -> Result<Walked, WalkError> {
         // Three stages on their own tasks: SQLite builds the next page while the previous one
         // is parsed and the one before is hashed.
         let (packed_pages, mut next_packed) = mpsc::channel::<Result<String, StoreError>>(2);
@@ -65,7 +82,7 @@ impl VaultStore {
             tokio::spawn(async move {
                 let mut after = from.id;
                 loop {
-                    let (last, packed) = match store.packed_page(after, PAGE).await {
+                    let (last, packed) = match store.packed_page(after, until, PAGE).await {
                         Ok((last, text)) => (last, Ok(text)),
                         Err(err) => (None, Err(err)),
                     };
@@ -144,20 +161,22 @@ impl VaultStore {
         after: u64,
         limit: u32,
     ) -> Result<Vec<EntryColumns>, StoreError> {
-        parse_page(&self.packed_page(after, limit).await?.1)
+        parse_page(&self.packed_page(after, u64::MAX, limit).await?.1)
     }
 
-    /// The page of [`VaultStore::ledger_columns`] as SQLite packed it, with the id of its last
-    /// row (`None` when the page is empty).
+    /// The page of [`VaultStore::ledger_columns`] (ids up to `until`) as SQLite packed it, with
+    /// the id of its last row (`None` when the page is empty).
     async fn packed_page(
         &self,
         after: u64,
+        until: u64,
         limit: u32,
     ) -> Result<(Option<u64>, String), StoreError> {
         let (last, packed): (Option<i64>, String) = sqlx::query_as(&packed_select(
-            "SELECT * FROM ledger WHERE id > ? ORDER BY id LIMIT ?",
+            "SELECT * FROM ledger WHERE id > ? AND id <= ? ORDER BY id LIMIT ?",
         ))
         .bind(i64::try_from(after).unwrap_or(i64::MAX))
+        .bind(i64::try_from(until).unwrap_or(i64::MAX))
         .bind(i64::from(limit))
         .fetch_one(self.pool())
         .await

@@ -39,9 +39,12 @@ pub(crate) async fn verify(ctx: &Context, last: Option<u64>) -> Result<(), CliEr
         .into_iter()
         .map(|c| (c.entry_id, c))
         .collect();
+    // The head is read once, after the checkpoints and before the walk: a running gate may
+    // append while we walk, and the chain is verified up to the head as it was when we began.
+    let recorded_head = store.ledger_head().await?;
     let mut start = archive::chain_start(&store, &checkpoints, public_key).await?;
     if let Some(last) = last
-        && let Some(head) = store.ledger_head().await?
+        && let Some(head) = &recorded_head
         && head.last_id.saturating_sub(last) > start.id
     {
         let from = head.last_id - last;
@@ -60,14 +63,42 @@ pub(crate) async fn verify(ctx: &Context, last: Option<u64>) -> Result<(), CliEr
             hash: first.prev_hash,
         };
     }
-    let walked = store
-        .walk_ledger(start, &checkpoints, public_key)
-        .await
-        .map_err(|e| match e {
-            WalkError::Broken(message) => broken(message),
-            WalkError::Store(err) => err.into(),
-        })?;
-    let (anchor, count, checked) = (walked.head, walked.entries, walked.checkpoints);
+    // Walk to the head; if rows lie beyond it and the head has moved on meanwhile (a running
+    // gate appended), walk on to the new head. Rows beyond a head that did not move were not
+    // written by an append: they are reported.
+    let (mut anchor, mut count, mut checked) = (start, 0, 0);
+    let mut head = recorded_head;
+    let beyond_head = loop {
+        let until = head.as_ref().map_or(u64::MAX, |head| head.last_id);
+        let walked = store
+            .walk_ledger_until(anchor, until, &checkpoints, public_key)
+            .await
+            .map_err(|e| match e {
+                WalkError::Broken(message) => broken(message),
+                WalkError::Store(err) => err.into(),
+            })?;
+        anchor = walked.head;
+        count += walked.entries;
+        checked += walked.checkpoints;
+        let Some(next) = store
+            .ledger_columns(anchor.id, 1)
+            .await?
+            .first()
+            .map(|e| e.id)
+        else {
+            break None;
+        };
+        let moved = store.ledger_head().await?;
+        match (&head, &moved) {
+            (Some(before), Some(now)) if now.last_id > before.last_id => head = moved,
+            _ => break Some(next),
+        }
+    };
+    if let Some(id) = beyond_head {
+        return Err(broken(format!(
+            "ledger chain broken at entry {id}: hash mismatch with the recorded head"
+        )));
+    }
     if let Some((&id, _)) = checkpoints.range(anchor.id + 1..).next() {
         return Err(broken(format!(
             "ledger chain broken at entry {}: missing entries {}–{id}",
@@ -75,7 +106,7 @@ pub(crate) async fn verify(ctx: &Context, last: Option<u64>) -> Result<(), CliEr
             anchor.id + 1
         )));
     }
-    if let Some(head) = store.ledger_head().await?
+    if let Some(head) = &head
         && (head.last_id != anchor.id || head.last_hash != anchor.hash)
     {
         let first_missing = anchor.id + 1;

@@ -1267,6 +1267,7 @@ fn entries_get_a_checkpoint_once_they_reach_checkpoint_max_age() {
         Duration::from_secs(10),
         || {
             let run = w.env.run(["ledger", "verify", "--json"], "");
+            assert_eq!(run.code, 0, "ledger verify: {}{}", run.stdout, run.stderr);
             let body = run.json();
             (body["checkpoints"].as_u64() >= Some(1)).then_some(body)
         },
@@ -1306,4 +1307,37 @@ fn the_gate_speaks_http2_upstream_when_offered_and_falls_back_to_http1() {
         let seen = upstream.last_request().expect("the upstream saw it");
         assert_eq!(seen.version, version, "{service}");
     }
+}
+
+#[test]
+fn ledger_verify_passes_while_the_gate_appends() {
+    let w = World::new();
+    w.add_bearer("svc", "svc", SECRET);
+    let gate = w.gate(&[]);
+    let base = gate.base.clone();
+    let load = std::thread::spawn(move || {
+        for i in 0..300 {
+            assert_eq!(curl(&[&format!("{base}/svc/load/{i}")]).status, 200);
+        }
+    });
+    // Each verification reads the head, walks to it, and follows a head that moves meanwhile.
+    let mut verified = 0;
+    while !load.is_finished() {
+        let run = w.env.run(["ledger", "verify", "--json"], "");
+        assert_eq!(
+            run.code, 0,
+            "ledger verify under load: {}{}",
+            run.stdout, run.stderr
+        );
+        verified += 1;
+    }
+    load.join().expect("load thread");
+    assert!(verified >= 1);
+    let run = w.env.run(["ledger", "verify", "--json"], "");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.json()["entries"].as_u64() >= Some(300),
+        "{}",
+        run.stdout
+    );
 }
