@@ -605,6 +605,19 @@ mod tests {
         )]))
     }
 
+    /// The JSON formatter over `set`, writing into `sink` (the line filter is not applied: the
+    /// formatter's own cleaning is what these tests look at).
+    fn json_subscriber(set: &Arc<RedactionSet>, sink: Captured) -> impl Subscriber + Send + Sync {
+        let secrets = set.clone();
+        tracing_subscriber::fmt()
+            .fmt_fields(SpanFields)
+            .event_format(JsonLine {
+                secrets: Box::new(move || Some(secrets.clone())),
+            })
+            .with_writer(move || sink.clone())
+            .finish()
+    }
+
     #[test]
     fn a_logged_vault_secret_and_key_never_reach_the_output() {
         let secret = "vault-secret-value-8c1d3e55f0a2";
@@ -671,15 +684,7 @@ mod tests {
         let secret = "pa\"ss\\word-with-quote-1234";
         let set = vault(secret);
         let captured = Captured::default();
-        let sink = captured.clone();
-        let secrets = set.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .fmt_fields(SpanFields)
-            .event_format(JsonLine {
-                secrets: Box::new(move || Some(secrets.clone())),
-            })
-            .with_writer(move || sink.clone())
-            .finish();
+        let subscriber = json_subscriber(&set, captured.clone());
         tracing::subscriber::with_default(subscriber, || {
             tracing::warn!(value = secret, "login failed with {secret}");
         });
@@ -752,15 +757,7 @@ mod tests {
             serde_json::from_slice(&direct).expect("direct line is JSON");
 
         let captured = Captured::default();
-        let sink = captured.clone();
-        let secrets = set.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .fmt_fields(SpanFields)
-            .event_format(JsonLine {
-                secrets: Box::new(move || Some(secrets.clone())),
-            })
-            .with_writer(move || sink.clone())
-            .finish();
+        let subscriber = json_subscriber(&set, captured.clone());
         tracing::subscriber::with_default(subscriber, || {
             tracing::info!(
                 target: "aegis::request",
