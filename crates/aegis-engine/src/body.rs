@@ -27,6 +27,9 @@ pub enum Encoding {
     Deflate,
     /// `br`.
     Brotli,
+    /// `zstd`: decoded only where a request body is buffered for inspection; a streamed body
+    /// (a response, a `warn`-mode request) in it cannot be decoded.
+    Zstd,
 }
 
 impl Encoding {
@@ -37,6 +40,7 @@ impl Encoding {
             Some("gzip" | "x-gzip") => Some(Self::Gzip),
             Some("deflate") => Some(Self::Deflate),
             Some("br") => Some(Self::Brotli),
+            Some("zstd") => Some(Self::Zstd),
             Some(_) => None,
         }
     }
@@ -47,6 +51,8 @@ enum Decoder {
     Gzip(Box<flate2::write::GzDecoder<Vec<u8>>>),
     Deflate(Box<flate2::write::ZlibDecoder<Vec<u8>>>),
     Brotli(Box<brotli_decompressor::DecompressorWriter<Vec<u8>>>),
+    /// A coding that cannot be decoded while it streams: every byte fed is an error.
+    Undecodable,
 }
 
 impl Decoder {
@@ -60,6 +66,7 @@ impl Decoder {
             Encoding::Brotli => Self::Brotli(Box::new(
                 brotli_decompressor::DecompressorWriter::new(Vec::new(), 4096),
             )),
+            Encoding::Zstd => Self::Undecodable,
         }
     }
 
@@ -92,6 +99,7 @@ impl Decoder {
                 d.write_all(input)?;
                 Ok(std::mem::take(d.get_mut()))
             }
+            Self::Undecodable => Err(undecodable()),
         }
     }
 
@@ -111,8 +119,16 @@ impl Decoder {
                 d.flush()?;
                 Ok(std::mem::take(d.get_mut()))
             }
+            Self::Undecodable => Err(undecodable()),
         }
     }
+}
+
+fn undecodable() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "this content coding cannot be decoded while it streams",
+    )
 }
 
 /// A request body's content coding decoded while it streams, for `warn`-mode inspection: the

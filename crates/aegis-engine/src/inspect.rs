@@ -315,6 +315,10 @@ fn decode_bounded(
         Encoding::Gzip => Box::new(flate2::read::MultiGzDecoder::new(input)),
         Encoding::Deflate => Box::new(flate2::read::ZlibDecoder::new(input)),
         Encoding::Brotli => Box::new(brotli_decompressor::Decompressor::new(input, 4096)),
+        Encoding::Zstd => Box::new(ZstdFrames {
+            rest: input,
+            frame: None,
+        }),
     };
     let mut out = Vec::new();
     let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
@@ -326,6 +330,37 @@ fn decode_bounded(
     let over = out.len() > limit || read.is_err();
     out.truncate(limit);
     Ok((out, over))
+}
+
+/// Every zstd frame of a body, one after the other (a body may hold several; a decoder that
+/// stopped after the first would leave the rest unscanned). A skippable or malformed frame is
+/// an error: the body is then refused as unscannable.
+struct ZstdFrames<'a> {
+    rest: &'a [u8],
+    frame: Option<ruzstd::decoding::StreamingDecoder<&'a [u8], ruzstd::decoding::FrameDecoder>>,
+}
+
+impl std::io::Read for ZstdFrames<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            if let Some(frame) = &mut self.frame {
+                let read = frame.read(buf)?;
+                if read > 0 || buf.is_empty() {
+                    return Ok(read);
+                }
+                // This frame is done: the next one starts where its decoder stopped reading.
+                if let Some(done) = self.frame.take() {
+                    self.rest = done.into_inner();
+                }
+            }
+            if self.rest.is_empty() {
+                return Ok(0);
+            }
+            let frame = ruzstd::decoding::StreamingDecoder::new(self.rest)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))?;
+            self.frame = Some(frame);
+        }
+    }
 }
 
 fn too_large(limit: u64) -> Denial {
@@ -356,6 +391,79 @@ mod tests {
 
     fn set() -> RedactionSet {
         RedactionSet::new(vec![RedactionSecret::new(b"inner-secret-0123", 0, "c")])
+    }
+
+    /// `data` compressed by the zstd command-line tool (an encoder independent of ours).
+    fn zstd(data: &[u8]) -> Vec<u8> {
+        let mut child = std::process::Command::new("zstd")
+            .args(["-q", "-c", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("the zstd tool (Debian package zstd) is needed for this test");
+        let mut stdin = child.stdin.take().expect("stdin");
+        let input = data.to_vec();
+        let writer = std::thread::spawn(move || stdin.write_all(&input).expect("write"));
+        let output = child.wait_with_output().expect("zstd");
+        writer.join().expect("writer");
+        assert!(output.status.success());
+        output.stdout
+    }
+
+    #[test]
+    fn zstd_bodies_are_scanned_frame_after_frame() {
+        let clean = zstd(b"{\"note\":\"nothing to see\"}");
+        let passed = inspect_buffered(
+            &set(),
+            Bytes::from(clean),
+            Encoding::Zstd,
+            false,
+            1 << 20,
+            false,
+        )
+        .map_err(|(denial, _)| denial.code())
+        .expect("a clean zstd body passes");
+        assert!(passed.findings.is_empty());
+        // The secret sits in the second of two frames.
+        let mut two = zstd(b"first frame, harmless ");
+        two.extend(zstd(b"second frame: inner-secret-0123"));
+        let (denial, findings) = inspect_buffered(
+            &set(),
+            Bytes::from(two),
+            Encoding::Zstd,
+            false,
+            1 << 20,
+            false,
+        )
+        .err()
+        .expect("refused");
+        assert_eq!(denial.code(), "body_blocked");
+        assert_eq!(findings[0].detector, Detector::VaultSecret);
+        assert_eq!(
+            findings[0].offset,
+            "first frame, harmless second frame: ".len() as u64
+        );
+    }
+
+    #[test]
+    fn a_zstd_bomb_decodes_to_at_most_the_limit_and_garbage_is_unscannable() {
+        let bomb = zstd(&vec![0u8; 32 * 1024 * 1024]);
+        let (decoded, over) =
+            decode_bounded(Encoding::Zstd, &bomb, 1024 * 1024, true).expect("zstd");
+        assert_eq!(decoded.len(), 1024 * 1024);
+        assert!(over);
+        let (denial, findings) = inspect_buffered(
+            &set(),
+            Bytes::from_static(b"\x28\xb5\x2f\xfd not really zstd"),
+            Encoding::Zstd,
+            false,
+            1 << 20,
+            false,
+        )
+        .err()
+        .expect("refused");
+        assert_eq!(denial.code(), "body_blocked");
+        assert_eq!(findings[0].detector, Detector::UnscannableEncoding);
     }
 
     #[test]

@@ -535,7 +535,8 @@ impl Pipeline {
         }
         let encoding = request_encoding(headers);
         if warn {
-            let Some(encoding) = encoding else {
+            // zstd is decoded only once buffered; streamed, it is unscannable.
+            let Some(encoding) = encoding.filter(|e| *e != Encoding::Zstd) else {
                 audit.findings(&[inspect::body_finding(
                     aegis_core::inspect::Detector::UnscannableEncoding,
                     0,
@@ -649,7 +650,9 @@ impl Pipeline {
             [] => Some(Encoding::Identity),
             [one] => Encoding::from_header(one.to_str().ok()),
             _ => None,
-        };
+        }
+        // A streamed zstd response cannot be decoded (the gate never asks for one).
+        .filter(|e| *e != Encoding::Zstd);
         inject::strip_hop_by_hop(&mut headers);
         for name in ["alt-svc", "strict-transport-security", "clear-site-data"] {
             headers.remove(name);

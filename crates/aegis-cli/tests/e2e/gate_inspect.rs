@@ -34,16 +34,21 @@ fn post(base: &str, body: &[u8], headers: &[&str]) -> Curl {
 }
 
 fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut child = Command::new("gzip")
-        .arg("-c")
+    compress("gzip", data)
+}
+
+/// `data` through `tool -c` (gzip, zstd: real encoders, independent of the gate).
+fn compress(tool: &str, data: &[u8]) -> Vec<u8> {
+    let mut child = Command::new(tool)
+        .args(["-q", "-c"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
-        .expect("gzip");
+        .unwrap_or_else(|e| panic!("{tool} (Debian package {tool}) is needed: {e}"));
     let mut stdin = child.stdin.take().expect("stdin");
     let input = data.to_vec();
     let writer = std::thread::spawn(move || stdin.write_all(&input));
-    let out = child.wait_with_output().expect("gzip output");
+    let out = child.wait_with_output().expect("compressor output");
     writer.join().expect("writer").expect("write");
     out.stdout
 }
@@ -311,14 +316,51 @@ fn a_gzip_bomb_and_an_unknown_coding_are_refused_before_anything_is_sent() {
     let resp = post(&gate.base, &bomb, &["Content-Encoding: gzip"]);
     assert_eq!(resp.status, 413, "{}", resp.text());
     assert_eq!(resp.json()["error"]["code"], "body_too_large");
-    let resp = post(&gate.base, b"(zstd frame)", &["Content-Encoding: zstd"]);
+    for (coding, body) in [
+        ("compress", &b"(lzw data)"[..]),
+        ("zstd", b"(not a zstd frame)"),
+    ] {
+        let header = format!("Content-Encoding: {coding}");
+        let resp = post(&gate.base, body, &[&header]);
+        assert_eq!(resp.status, 403, "{coding}: {}", resp.text());
+        assert!(
+            resp.json()["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("unscannable_encoding")),
+            "{coding}: {}",
+            resp.text()
+        );
+    }
+    // A zstd bomb is bounded like a gzip one.
+    let bomb = compress("zstd", &vec![0u8; 64 * 1024 * 1024]);
+    let resp = post(&gate.base, &bomb, &["Content-Encoding: zstd"]);
+    assert_eq!(resp.status, 413, "{}", resp.text());
+    assert_eq!(w.upstream.request_count(), 0);
+}
+
+#[test]
+fn zstd_bodies_are_decoded_for_inspection() {
+    let w = world();
+    let gate = w.gate(&[]);
+    let hidden = compress("zstd", format!("{{\"k\":\"{OTHER}\"}}").as_bytes());
+    let resp = post(&gate.base, &hidden, &["Content-Encoding: zstd"]);
     assert_eq!(resp.status, 403, "{}", resp.text());
+    assert_eq!(resp.json()["error"]["code"], "body_blocked");
     assert!(
         resp.json()["error"]["message"]
             .as_str()
-            .is_some_and(|m| m.contains("unscannable_encoding"))
+            .is_some_and(|m| m.contains("vault_secret")),
+        "{}",
+        resp.text()
     );
     assert_eq!(w.upstream.request_count(), 0);
+    // A clean zstd body goes through as it was sent.
+    let clean = compress("zstd", b"{\"k\":\"an ordinary value\"}");
+    let resp = post(&gate.base, &clean, &["Content-Encoding: zstd"]);
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    assert_eq!(w.upstream.request_count(), 1);
+    let received = w.upstream.last_request().expect("forwarded");
+    assert_eq!(received.header("content-encoding").as_deref(), Some("zstd"));
 }
 
 #[test]
