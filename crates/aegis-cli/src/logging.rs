@@ -466,6 +466,18 @@ impl tracing::field::Visit for JsonVisitor<'_> {
     }
 }
 
+/// `fields` as `,"name":value` pairs, cleaned as event fields are.
+fn span_pairs(fields: impl tracing_subscriber::field::RecordFields) -> String {
+    let mut text = String::new();
+    let vault = filter().secrets();
+    fields.record(&mut JsonVisitor {
+        line: &mut text,
+        vault: vault.as_ref(),
+        has_message: false,
+    });
+    text
+}
+
 /// A span's fields as `"name":value` pairs joined by commas, ready to go into an event's line
 /// (the request id of the request span).
 #[derive(Debug, Default, Clone, Copy)]
@@ -477,16 +489,9 @@ impl<'writer> FormatFields<'writer> for SpanFields {
         mut writer: Writer<'writer>,
         fields: R,
     ) -> fmt::Result {
-        let mut text = String::new();
-        let vault = filter().secrets();
-        let mut visitor = JsonVisitor {
-            line: &mut text,
-            vault: vault.as_ref(),
-            has_message: false,
-        };
-        fields.record(&mut visitor);
-        // The visitor starts every pair with a comma; the first one is the caller's to add.
-        writer.write_str(text.strip_prefix(',').unwrap_or(&text))
+        let pairs = span_pairs(fields);
+        // Each pair starts with a comma; the first one is the caller's to add.
+        writer.write_str(pairs.strip_prefix(',').unwrap_or(&pairs))
     }
 
     fn add_fields(
@@ -494,18 +499,11 @@ impl<'writer> FormatFields<'writer> for SpanFields {
         current: &'writer mut FormattedFields<Self>,
         fields: &tracing::span::Record<'_>,
     ) -> fmt::Result {
-        let mut text = String::new();
-        let vault = filter().secrets();
-        let mut visitor = JsonVisitor {
-            line: &mut text,
-            vault: vault.as_ref(),
-            has_message: false,
-        };
-        fields.record(&mut visitor);
+        let pairs = span_pairs(fields);
         let added = if current.fields.is_empty() {
-            text.strip_prefix(',').unwrap_or(&text)
+            pairs.strip_prefix(',').unwrap_or(&pairs)
         } else {
-            &text
+            &pairs
         };
         current.fields.push_str(added);
         Ok(())

@@ -386,12 +386,7 @@ impl Drop for RequestAudit {
 /// One line per decision: `info` for decisions, `warn` for failures (SPEC.md §17.1). Never a
 /// header value, a query string or a body: the entry holds none.
 fn log_decision(entry: &EntryContent) {
-    let outcome = match entry.outcome() {
-        Some(Outcome::Allowed) => "allowed",
-        Some(Outcome::Blocked) => "blocked",
-        Some(Outcome::WouldBlock) => "would_block",
-        Some(Outcome::Error) | None => "error",
-    };
+    let outcome = entry.outcome().map_or("error", Outcome::as_str);
     macro_rules! decision {
         ($level:ident, $message:literal) => {
             tracing::$level!(

@@ -6,8 +6,7 @@
 //! can hold a secret: label values are service, agent and credential names, fixed codes and
 //! numbers.
 
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
@@ -189,8 +188,6 @@ struct LiveSources {
     holder: Arc<SnapshotHolder>,
     ledger: OnceLock<LedgerWriter>,
     webhooks: OnceLock<Arc<dyn WebhookCounts>>,
-    /// Shared rate-limit backend failures answered from memory (no shared backend yet).
-    backend_fallback: AtomicU64,
 }
 
 impl Metrics {
@@ -273,7 +270,6 @@ impl Metrics {
             holder,
             ledger: OnceLock::new(),
             webhooks: OnceLock::new(),
-            backend_fallback: AtomicU64::new(0),
         });
         registry.register_collector(Box::new(live.clone()));
         Self {
@@ -444,13 +440,9 @@ fn service_label(snapshot: &Snapshot, service: Option<&str>) -> String {
     }
 }
 
+/// The outcome's ledger name; an entry without one (never a request's) counts as `error`.
 fn outcome_label(outcome: Option<Outcome>) -> &'static str {
-    match outcome {
-        Some(Outcome::Allowed) => "allowed",
-        Some(Outcome::Blocked) => "blocked",
-        Some(Outcome::WouldBlock) => "would_block",
-        Some(Outcome::Error) | None => "error",
-    }
+    outcome.map_or("error", Outcome::as_str)
 }
 
 fn method_label(method: Option<&str>) -> &'static str {
@@ -618,7 +610,8 @@ impl Collector for LiveSources {
             &mut encoder,
             "aegis_rate_limit_backend_fallback",
             "Rate-limit decisions taken in memory because the shared backend failed",
-            self.backend_fallback.load(Ordering::Relaxed),
+            // No shared rate-limit backend exists yet, so nothing ever falls back.
+            0,
         )?;
         let mut info = encoder.encode_descriptor(
             "aegis_build_info",
@@ -673,7 +666,6 @@ fn to_prometheus_text(open_metrics: &str) -> String {
         }
         out.push('\n');
     }
-    let _ = out.write_str("");
     out
 }
 
