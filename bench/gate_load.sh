@@ -55,11 +55,13 @@ if [ "${SKIP_BUILD:-0}" != 1 ]; then
     cp "$ROOT/target/release/aegis" "$ROOT/target/release/aegis-unaudited-bench"
     (cd "$ROOT" && cargo build --release -q -p aegis-cli)
     (cd "$ROOT" && cargo build --release -q -p aegis-test-support --example bench_upstream)
+    (cd "$ROOT" && cargo build --release -q -p aegis-server --example bench_proxy)
 fi
 AEGIS="$ROOT/target/release/aegis"
 AEGIS_UNAUDITED="$ROOT/target/release/aegis-unaudited-bench"
 UPSTREAM_BIN="$ROOT/target/release/examples/bench_upstream"
-[ -x "$AEGIS" ] && [ -x "$AEGIS_UNAUDITED" ] && [ -x "$UPSTREAM_BIN" ] ||
+PROXY_BIN="$ROOT/target/release/examples/bench_proxy"
+[ -x "$AEGIS" ] && [ -x "$AEGIS_UNAUDITED" ] && [ -x "$UPSTREAM_BIN" ] && [ -x "$PROXY_BIN" ] ||
     die "release binaries missing; run without SKIP_BUILD"
 
 # --- processes and clean-up ------------------------------------------------------------------
@@ -174,6 +176,7 @@ start_upstream UP_PACED_DIRECT
 start_upstream UP_PACED_GATE
 start_upstream UP_SAT_NOLEDGER
 start_upstream UP_SAT_QUIET
+start_upstream UP_SAT_PROXY
 add_credential sat "$UP_SAT_GATE_PORT"
 add_credential sat-noledger "$UP_SAT_NOLEDGER_PORT"
 add_credential sat-quiet "$UP_SAT_QUIET_PORT"
@@ -254,6 +257,18 @@ PEAK_SAMPLED_KIB=$(max_of rss_sat.txt)
 HWM_KIB=$(hwm_kib "$GATE_PID")
 stop_pid "$UP_SAT_GATE_PID"
 
+# The floor: a bare hyper proxy built from the gate's parts (examples/bench_proxy.rs) in front
+# of an upstream of its own, for the cost of being a proxy at all on this machine.
+"$PROXY_BIN" "$UP_SAT_PROXY_PORT" "$WORK/ca-bundle.pem" >proxy.out 2>proxy.err &
+PROXY_PID=$!
+PIDS+=("$PROXY_PID")
+PROXY_PORT=$(await_line proxy.out 20 's/^port=//p') || die "bench_proxy did not start: $(cat proxy.err)"
+proxy_ticks=$(cpu_ticks "$PROXY_PID")
+SAT_PROXY=$(run_wrk proxy "http://127.0.0.1:$PROXY_PORT/echo-body" "$CONNECTIONS" 0)
+PROXY_TICKS=$(($(cpu_ticks "$PROXY_PID") - proxy_ticks))
+stop_pid "$PROXY_PID"
+stop_pid "$UP_SAT_PROXY_PID"
+
 # Ledger on vs off, in ABBA order (on, off, off, on; half the duration each) so that a drift
 # over time (an A/A run of this block with two identical gates showed the second run ~5%
 # faster) cancels out. Both gates forward to the same upstream.
@@ -305,9 +320,15 @@ LOG_LINES=$(grep -c '"target":"aegis::request"' gate.err || true)
 stop_pid "$QUIET_PID"
 stop_pid "$UP_SAT_QUIET_PID"
 
+# Each paced run follows a one-second unmeasured warm-up of the same shape, so that it measures
+# steady state: the gate's pool holds its upstream connections (TLS handshakes done), as it
+# does in service; wrk opens its own connections anew for every run either way.
+DURATION=1 run_wrk direct-warm-up "https://localhost:$UP_PACED_DIRECT_PORT/echo-body" \
+    "$RATE_CONNECTIONS" "$RATE_DELAY_MS" >/dev/null
 PACED_DIRECT=$(run_wrk direct-paced "https://localhost:$UP_PACED_DIRECT_PORT/echo-body" \
     "$RATE_CONNECTIONS" "$RATE_DELAY_MS")
 stop_pid "$UP_PACED_DIRECT_PID"
+DURATION=1 run_wrk gate-warm-up "$GATE/paced/echo-body" "$RATE_CONNECTIONS" "$RATE_DELAY_MS" >/dev/null
 PACED_GATE=$(run_wrk gate-paced "$GATE/paced/echo-body" "$RATE_CONNECTIONS" "$RATE_DELAY_MS")
 
 # --- 1 GiB streamed uploads ------------------------------------------------------------------
@@ -364,9 +385,13 @@ echo
 echo "Saturation ($CONNECTIONS connections):"
 report_row "direct (HTTPS upstream)" "$SAT_DIRECT"
 report_row "through gate" "$SAT_GATE"
+report_row "through bare hyper proxy" "$SAT_PROXY"
 echo "  gate/direct throughput: $(ratio "$(field "$SAT_GATE" rps)" "$(field "$SAT_DIRECT" rps)")" \
     "  added p50: $(added "$(field "$SAT_GATE" p50_us)" "$(field "$SAT_DIRECT" p50_us)")" \
     "  added p99: $(added "$(field "$SAT_GATE" p99_us)" "$(field "$SAT_DIRECT" p99_us)")"
+echo "  bare proxy/direct throughput: $(ratio "$(field "$SAT_PROXY" rps)" "$(field "$SAT_DIRECT" rps)")," \
+    "gate/bare proxy: $(ratio "$(field "$SAT_GATE" rps)" "$(field "$SAT_PROXY" rps)");" \
+    "bare proxy CPU per request $(cpu_us_per_req "$PROXY_TICKS" "$(field "$SAT_PROXY" requests)") us"
 per_sec() { awk -v n="$1" -v us="$2" 'BEGIN { printf "%.1f", n * 1e6 / us }'; }
 CMP_ON_RPS=$(per_sec "$CMP_ON_REQ" "$CMP_ON_US")
 CMP_OFF_RPS=$(per_sec "$CMP_OFF_REQ" "$CMP_OFF_US")

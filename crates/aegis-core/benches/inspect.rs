@@ -1,7 +1,9 @@
 //! Criterion benchmark of outbound inspection (`inspect::scan`: vault secrets and key formats)
 //! with 1,000 vault secrets loaded, over 1 MiB bodies: clean JSON prose, and an adversarial body
 //! made of near-miss key prefixes (every few bytes a candidate that fails its check) and vault
-//! form fragments. The two side by side show whether the cost depends on content.
+//! form fragments, and the key-format scan's own worst case (`adversarial_runs`: every 21 bytes
+//! a prefix starting a token run just long enough to be checked, failing at its last byte). Side by side they show how
+//! much the cost depends on content.
 //! Run with `cargo bench -p aegis-core --bench inspect`.
 #![allow(missing_docs)]
 
@@ -20,6 +22,7 @@ fn scan(c: &mut Criterion) {
     let bodies = [
         ("clean", common::prose(BODY)),
         ("adversarial", common::adversarial(BODY)),
+        ("adversarial_runs", common::adversarial_runs(BODY)),
     ];
     let mut group = c.benchmark_group("inspect_scan_1m");
     group.throughput(Throughput::Bytes(BODY as u64));

@@ -1,9 +1,9 @@
 //! A fixed amount of scanning, for instruction counts that do not depend on machine load:
 //! `valgrind --tool=callgrind --toggle-collect='scan_instructions::run'` over
 //! `cargo bench -p aegis-core --bench scan_instructions -- <case> <iterations>` (cases `clean`,
-//! `adversarial`, `clean_keys`, `adversarial_keys`, `redact_prose`, `redact_hex`,
-//! `shared_prefix`: 1,000 secrets alike but for 8 characters, and near misses of them). The
-//! criterion benches (`inspect`, `redact`) measure time on the same inputs.
+//! `adversarial`, `clean_keys`, `adversarial_keys`, `adversarial_runs`, `redact_prose`,
+//! `redact_hex`, `shared_prefix`: 1,000 secrets alike but for 8 characters, and near misses of
+//! them). The criterion benches (`inspect`, `redact`) measure time on the same inputs.
 #![allow(missing_docs)]
 
 use std::hint::black_box;
@@ -28,6 +28,7 @@ fn main() {
         "adversarial" => (&vault, common::adversarial(common::INSPECT_BODY)),
         "clean_keys" => (&empty, common::prose(common::INSPECT_BODY)),
         "adversarial_keys" => (&empty, common::adversarial(common::INSPECT_BODY)),
+        "adversarial_runs" => (&vault, common::adversarial_runs(common::INSPECT_BODY)),
         "redact_prose" => (&vault, common::prose(64 * 1024)),
         "redact_hex" => (&vault, common::hex(64 * 1024)),
         "shared_prefix" => (&shared, shared_body),

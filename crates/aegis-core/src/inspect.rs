@@ -4,9 +4,9 @@
 //! - `vault_secret`: every form of every vault secret, found by the snapshot's echo-redaction
 //!   searcher ([`RedactionSet`]); inspection composes with it instead of building a second one.
 //! - Key formats ([`Detector::AwsAccessKey`] … [`Detector::Jwt`]): every occurrence of one of
-//!   their prefixes (found by a SIMD-prefiltered Aho-Corasick search, or by a branch-free scan
-//!   where candidates are dense), each confirmed on token boundaries by a linear check of what
-//!   follows it (character classes and lengths, the PEM label, a JSON decode of a JWT header).
+//!   their prefixes that starts a long enough token run (found by a block scan that costs the
+//!   same per byte whatever the text holds), each confirmed on token boundaries by a linear
+//!   check of what follows it (character classes and lengths, the PEM label, a JSON decode of a JWT header).
 //!   Nothing here backtracks: cost is linear in the input.
 //! - PII ([`pii`]): US SSNs, payment cards (network prefix and Luhn), IBANs (country length and
 //!   mod 97) and bank account numbers after an `account`/`acct` keyword, masked in place.

@@ -46,6 +46,18 @@ pub(crate) fn adversarial(len: usize) -> Vec<u8> {
     text.as_bytes().iter().copied().cycle().take(len).collect()
 }
 
+/// `len` bytes of the worst case of the key-format scan that we know: every 21 bytes a token
+/// run just long enough for its prefix's format (`AKIA` and 16) that fails its check only at
+/// the last byte, so every run costs a whole check.
+pub(crate) fn adversarial_runs(len: usize) -> Vec<u8> {
+    b"AKIAABCDEFGHIJKLMNOx "
+        .iter()
+        .copied()
+        .cycle()
+        .take(len)
+        .collect()
+}
+
 /// `len` bytes of hex text (hashes, ids: the bytes hex-encoded secrets are made of).
 pub(crate) fn hex(len: usize) -> Vec<u8> {
     let line = b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\n";

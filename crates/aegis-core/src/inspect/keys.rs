@@ -11,17 +11,15 @@
 //! format, and every class is made of token bytes, so two candidates' checks read the same
 //! bytes only when one follows a JSON escape or a JWT's `.`: total work is linear in the body.
 //!
-//! Candidates are found two ways, with the same result (every prefix occurrence, overlapping
-//! ones included): an Aho-Corasick search behind its packed (SIMD) prefilter, which skips clean
-//! text at many GB/s but pays a restart per candidate, and, once candidates come denser than one
-//! per [`DENSE_SPACING`] bytes, the [`dense`] scan, which marks token starts 64 bytes at a time
-//! with two table loads per byte and confirms only the marked ones.
+//! Candidates are found by the [`runs`] scan: the starts of runs of token bytes long enough to
+//! hold a key of the format their prefix announces ([`Format::min_span`]), and the `-----B` of
+//! PEM lines, marked 64 bytes at a time at a cost per byte that does not depend on the text.
+//! What does depend on it is the checks: text made of runs just long enough for their prefix
+//! (`AKIA` and 16 token bytes, failing at the last) makes every run one check, at most one per
+//! `min_span + 1` bytes; benches/inspect.rs measures that case beside clean text.
 
-mod dense;
+mod runs;
 
-use std::sync::LazyLock;
-
-use aho_corasick::{AhoCorasick, AhoCorasickKind, Input, MatchKind};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
@@ -36,28 +34,7 @@ pub(super) const WINDOW: usize = 2048;
 /// bytes before it; everything starting before `limit` is decided, so the next call may start
 /// at `limit`.
 pub(super) fn scan(buf: &[u8], base: u64, from: usize, limit: usize, findings: &mut Findings) {
-    let mut at = from;
-    let mut candidates = 0usize;
-    while at < limit {
-        let input = Input::new(buf).span(at..buf.len());
-        let Some(found) = KEYS.find(input) else {
-            return;
-        };
-        let start = found.start();
-        if start >= limit {
-            return;
-        }
-        if let Some(&(prefix, format)) = PREFIXES.get(found.pattern().as_usize()) {
-            check(buf, base, start, prefix.len(), format, findings);
-        }
-        // On from the next byte, not the prefix's end: overlapping prefixes are candidates too.
-        at = start + 1;
-        candidates += 1;
-        if candidates > DENSE_AFTER && candidates * DENSE_SPACING > at - from {
-            dense::scan(buf, base, at, limit, findings);
-            return;
-        }
-    }
+    runs::scan(buf, base, from, limit, findings);
 }
 
 /// Confirms the candidate `format` whose `prefix`-byte prefix starts at `buf[start]`, and
@@ -81,13 +58,8 @@ fn check(
     }
 }
 
-/// Candidates seen before the search may switch to the dense scan...
-const DENSE_AFTER: usize = 32;
-/// ...when they have come at least this often (one per this many bytes).
-const DENSE_SPACING: usize = 64;
-
 /// What a prefix announces.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Format {
     Aws,
     Github,
@@ -101,19 +73,7 @@ enum Format {
     Jwt,
 }
 
-/// Leftmost-first over the prefixes (no prefix is a prefix of another, so at each position at
-/// most one matches), behind the packed (SIMD) prefilter: these few short patterns suit it, and
-/// clean text is skipped at many GB/s (benches/inspect.rs). Fixed patterns: building cannot fail.
-static KEYS: LazyLock<AhoCorasick> = LazyLock::new(|| {
-    let patterns: Vec<&str> = PREFIXES.iter().map(|(p, _)| *p).collect();
-    AhoCorasick::builder()
-        .match_kind(MatchKind::LeftmostFirst)
-        .kind(Some(AhoCorasickKind::DFA))
-        .prefilter(true)
-        .build(&patterns)
-        .expect("the fixed key prefixes always compile")
-});
-
+/// The known prefixes and what each announces; no prefix is a prefix of another.
 const PREFIXES: &[(&str, Format)] = &[
     ("AKIA", Format::Aws),
     ("ASIA", Format::Aws),
@@ -137,6 +97,24 @@ const PREFIXES: &[(&str, Format)] = &[
     ("eyA", Format::Jwt),
     ("ewo", Format::Jwt),
 ];
+
+impl Format {
+    /// The fewest token bytes (`[A-Za-z0-9_-]`) a key of this format spans from its first
+    /// byte: its prefix and the shortest body its check accepts (PEM lines hold spaces).
+    const fn min_span(self) -> usize {
+        match self {
+            Self::Aws => 4 + 16,
+            Self::Github => 4 + 36,
+            Self::GithubPat => 11 + 82,
+            Self::Slack => 5 + 10,
+            Self::Stripe => 8 + 24,
+            Self::Sk => 3 + 32,
+            Self::Google => 4 + 35,
+            Self::Jwt => 15,
+            Self::Pem => 0,
+        }
+    }
+}
 
 /// Whether the candidate at `start` begins a token.
 fn starts_token(buf: &[u8], start: usize, format: Format) -> bool {
@@ -200,9 +178,63 @@ fn at_least(body: &[u8], count: usize, class: u8) -> bool {
 /// How many of the first bytes (at most `max`) are of the class.
 fn run_len(body: &[u8], max: usize, class: u8) -> usize {
     let body = body.get(..max.min(body.len())).unwrap_or_default();
-    body.iter()
-        .position(|b| !is(*b, class))
-        .unwrap_or(body.len())
+    let mut run = 0;
+    for chunk in body.chunks(16) {
+        // Bytes past the chunk's end are in no class.
+        let ones = (!class_bits(chunk, class)).trailing_zeros() as usize;
+        run += ones.min(chunk.len());
+        if ones < chunk.len() {
+            break;
+        }
+    }
+    run
+}
+
+/// Bit `i` set when `chunk[i]` (of at most 16 bytes) is of the class: sixteen bytes per
+/// step with SSE2, so that a check costs the same few instructions whether its run is 2 or 16
+/// bytes long.
+#[cfg(target_arch = "x86_64")]
+fn class_bits(chunk: &[u8], class: u8) -> u32 {
+    use safe_arch::{
+        bitor_m128i, cmp_eq_mask_i8_m128i, load_unaligned_m128i, min_u8_m128i, move_mask_i8_m128i,
+        set_splat_i8_m128i, sub_i8_m128i, zeroed_m128i,
+    };
+    let mut bytes = [0u8; 16];
+    let len = chunk.len().min(16);
+    bytes[..len].copy_from_slice(chunk.get(..len).unwrap_or_default());
+    let x = load_unaligned_m128i(&bytes);
+    let splat = |b: u8| set_splat_i8_m128i(i8::from_ne_bytes([b]));
+    // `low <= b <= low + span`, unsigned, as `min(b - low, span) == b - low`.
+    let range = |low: u8, span: u8| {
+        let off = sub_i8_m128i(x, splat(low));
+        cmp_eq_mask_i8_m128i(min_u8_m128i(off, splat(span)), off)
+    };
+    let mut mask = zeroed_m128i();
+    if class & UPPER != 0 {
+        mask = bitor_m128i(mask, range(b'A', 25));
+    }
+    if class & LOWER != 0 {
+        mask = bitor_m128i(mask, range(b'a', 25));
+    }
+    if class & DIGIT != 0 {
+        mask = bitor_m128i(mask, range(b'0', 9));
+    }
+    for (bit, byte) in [(UNDERSCORE, b'_'), (DASH, b'-'), (SPACE, b' ')] {
+        if class & bit != 0 {
+            mask = bitor_m128i(mask, cmp_eq_mask_i8_m128i(x, splat(byte)));
+        }
+    }
+    u32::from_ne_bytes(move_mask_i8_m128i(mask).to_ne_bytes()) & 0xffff
+}
+
+/// Bit `i` set when `chunk[i]` (of at most 16 bytes) is of the class.
+#[cfg(not(target_arch = "x86_64"))]
+fn class_bits(chunk: &[u8], class: u8) -> u32 {
+    chunk
+        .iter()
+        .take(16)
+        .enumerate()
+        .fold(0, |bits, (i, b)| bits | u32::from(is(*b, class)) << i)
 }
 
 /// Header `.` payload `.` signature (possibly empty) in base64url, the header a JSON object

@@ -37,24 +37,42 @@ fn a_pem_line_inside_another_prefix_is_found() {
         (found[0].offset, found[0].detector),
         (7 + 2, Detector::PrivateKeyPem)
     );
-    assert_eq!(run(body, 0, body.len(), dense::scan).0, found);
 }
 
 #[test]
-fn the_dense_scan_finds_candidates_in_the_last_partial_block_and_at_offset_zero() {
+fn a_key_after_a_json_escape_is_found_when_the_range_starts_at_it() {
+    let key = "ghp_abcdefghijklmnopqrstuvwxyz0123456789";
+    let body = format!("x\\n{key} ").into_bytes();
+    for from in 0..=3 {
+        let (found, total) = run(&body, from, body.len(), scan);
+        assert_eq!(total, 1, "from {from}");
+        assert_eq!(
+            (found[0].offset, found[0].detector),
+            (7 + 3, Detector::GithubToken)
+        );
+    }
+    // Inside a word rather than after an escape: no token start.
+    let body = format!("xn{key} ").into_bytes();
+    assert_eq!(run(&body, 2, body.len(), scan).1, 0);
+}
+
+#[test]
+fn the_scan_finds_candidates_in_the_last_partial_block_and_at_offset_zero() {
     let key = b"AKIAABCDEFGHIJKLMNOP";
     for lead in [0usize, 1, 63, 64, 65, 130] {
         let mut body = vec![b' '; lead];
         body.extend_from_slice(key);
-        let (found, total) = run(&body, 0, body.len(), dense::scan);
+        let (found, total) = run(&body, 0, body.len(), scan);
         assert_eq!(total, 1, "lead {lead}");
         assert_eq!(found[0].offset, 7 + lead as u64);
     }
 }
 
 #[test]
-fn the_shortest_key_of_every_token_format_spans_at_least_min_token_run_bytes() {
-    let shortest: [(&str, Detector); 8] = [
+fn the_shortest_key_of_every_token_format_spans_its_min_span_and_min_token_run_bytes() {
+    let pat = format!("github_pat_{}", "a_b9".repeat(20) + "zz");
+    let shortest: [(&str, Detector); 9] = [
+        (&pat, Detector::GithubToken),
         ("AKIAABCDEFGHIJKLMNOP", Detector::AwsAccessKey),
         (
             "ghp_abcdefghijklmnopqrstuvwxyz0123456789",
@@ -74,20 +92,32 @@ fn the_shortest_key_of_every_token_format_spans_at_least_min_token_run_bytes() {
         ("eyJhbGciOiJ4In0.e30.", Detector::Jwt),
     ];
     let mut fewest = usize::MAX;
-    // Padded so that the key sits inside the dense scan's first 64-byte block.
+    let mut fewest_per_format = std::collections::HashMap::new();
+    // Padded so that the key sits inside the scan's first 64-byte block.
     let padded = |key: &str| format!(" {key}{}", " ".repeat(100)).into_bytes();
     for (key, detector) in shortest {
         let body = padded(key);
-        let (found, _) = run(&body, 0, body.len(), dense::scan);
+        let (found, _) = run(&body, 0, body.len(), scan);
         assert_eq!(found.len(), 1, "{key}");
         assert_eq!((found[0].offset, found[0].detector), (7 + 1, detector));
         let tokens = key.bytes().take_while(|b| is_token_byte(*b)).count();
         fewest = fewest.min(tokens);
+        let (_, format) = PREFIXES
+            .iter()
+            .find(|(prefix, _)| key.starts_with(prefix))
+            .copied()
+            .expect("every sample starts with a prefix");
+        assert!(tokens >= format.min_span(), "{key}");
+        let least = fewest_per_format.entry(format).or_insert(usize::MAX);
+        *least = (*least).min(tokens);
         // One byte less of the format's class is no key.
         let cut = padded(&[&key[..tokens - 1], &key[tokens..]].concat());
-        assert_eq!(run(&cut, 0, cut.len(), dense::scan).1, 0, "{key}");
+        assert_eq!(run(&cut, 0, cut.len(), scan).1, 0, "{key}");
     }
-    assert_eq!(fewest, dense::MIN_TOKEN_RUN);
+    assert_eq!(fewest, runs::MIN_TOKEN_RUN);
+    for (format, least) in fewest_per_format {
+        assert_eq!(least, format.min_span(), "{format:?}");
+    }
 }
 
 #[test]
@@ -95,17 +125,13 @@ fn a_shortest_key_across_a_block_boundary_is_measured_whole() {
     for key in ["xoxb-0123456789", "eyJhbGciOiJ4In0.e30."] {
         for lead in 40..140 {
             let body = format!("{}{key}{}", " ".repeat(lead), " ".repeat(80)).into_bytes();
-            let (found, total) = run(&body, 0, body.len(), dense::scan);
+            let (found, total) = run(&body, 0, body.len(), scan);
             assert_eq!(total, 1, "{key} at {lead}");
             assert_eq!(found[0].offset, 7 + lead as u64);
             // One token byte less (the 15th): no key.
             let cut = [&key[..14], &key[15..]].concat();
             let short = format!("{}{cut}{}", " ".repeat(lead), " ".repeat(80)).into_bytes();
-            assert_eq!(
-                run(&short, 0, short.len(), dense::scan).1,
-                0,
-                "{cut} at {lead}"
-            );
+            assert_eq!(run(&short, 0, short.len(), scan).1, 0, "{cut} at {lead}");
         }
     }
 }
@@ -155,10 +181,10 @@ fn piece() -> impl Strategy<Value = Vec<u8>> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
 
-    /// The prefiltered search (with its switch to the dense scan) and the dense scan alone
-    /// record exactly what checking every prefix occurrence records, over any range.
+    /// The scan records exactly what checking every prefix occurrence records, over any
+    /// range.
     #[test]
-    fn both_candidate_searches_equal_checking_every_occurrence(
+    fn the_scan_equals_checking_every_occurrence(
         pieces in prop::collection::vec(piece(), 0..120),
         cut in any::<prop::sample::Index>(),
         end in any::<prop::sample::Index>(),
@@ -168,6 +194,20 @@ proptest! {
         let from = cut.index(limit + 1);
         let expected = run(&buf, from, limit, naive);
         prop_assert_eq!(&run(&buf, from, limit, scan), &expected);
-        prop_assert_eq!(&run(&buf, from, limit, dense::scan), &expected);
+    }
+}
+
+proptest! {
+    /// `class_bits` (vector compares on x86_64) marks exactly the bytes of the class.
+    #[test]
+    fn class_bits_marks_the_bytes_of_the_class(
+        chunk in prop::collection::vec(any::<u8>(), 0..=16),
+        class in 1u8..64,
+    ) {
+        let expected = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |bits, (i, b)| bits | u32::from(is(*b, class)) << i);
+        prop_assert_eq!(class_bits(&chunk, class), expected);
     }
 }
