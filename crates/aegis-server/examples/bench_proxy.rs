@@ -1,7 +1,7 @@
 //! The floor under the gate's load figures: a bare forwarding proxy built from the same parts
-//! as `aegis gate` (hyper's HTTP/1.1 server, hyper-util's pooled client over hyper-rustls with
-//! the same ALPN and pool settings, a two-worker Tokio runtime) and nothing else: no routing,
-//! no credential, no inspection, no ledger, no logs, no metrics.
+//! as `aegis gate` (hyper's HTTP/1.1 server, the gate's own pooled upstream client
+//! [`UpstreamClient`], a two-worker Tokio runtime) and nothing else: no routing, no
+//! credential, no inspection, no ledger, no logs, no metrics.
 //!
 //! `bench/gate_load.sh` runs it in front of its own upstream beside the real gate, so the
 //! report shows how much of the gap to a direct run is the cost of being a proxy at all on the
@@ -16,20 +16,17 @@
 //! `cargo run --release -p aegis-server --example bench_proxy -- PORT CA`.
 
 use std::io::Write as _;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use aegis_engine::upstream::{UpstreamClient, UpstreamSettings};
 use http_body_util::BodyExt;
-use http_body_util::combinators::BoxBody;
+use http_body_util::combinators::UnsyncBoxBody;
 use hyper::body::Incoming;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use rustls_pki_types::CertificateDer;
-use rustls_pki_types::pem::PemObject as _;
+use hyper_util::rt::{TokioIo, TokioTimer};
 
-type Upstream = Client<hyper_rustls::HttpsConnector<HttpConnector>, Incoming>;
-type Reply = http::Response<BoxBody<bytes::Bytes, hyper::Error>>;
+type Reply = http::Response<UnsyncBoxBody<bytes::Bytes, hyper::Error>>;
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -47,7 +44,13 @@ fn main() {
 }
 
 async fn serve(port: u16, ca: &str) {
-    let client = Arc::new(client(ca));
+    let settings = UpstreamSettings {
+        extra_ca: Some(PathBuf::from(ca)),
+        connect_timeout: Duration::from_secs(10),
+        response_headers_timeout: Duration::from_secs(60),
+        pool_idle_timeout: Duration::from_secs(90),
+    };
+    let client = Arc::new(UpstreamClient::new(&settings).expect("the upstream client"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind 127.0.0.1:0");
@@ -77,7 +80,7 @@ async fn serve(port: u16, ca: &str) {
 
 /// Sends `request` on to the upstream and hands back its response (a 502 if it fails).
 async fn forward(
-    client: Arc<Upstream>,
+    client: Arc<UpstreamClient>,
     authority: Arc<str>,
     request: http::Request<Incoming>,
 ) -> Result<Reply, std::convert::Infallible> {
@@ -98,8 +101,9 @@ async fn forward(
     if let Ok(host) = http::HeaderValue::from_str(&authority) {
         parts.headers.insert(http::header::HOST, host);
     }
-    match client.request(http::Request::from_parts(parts, body)).await {
-        Ok(response) => Ok(response.map(BodyExt::boxed)),
+    let body = body.map_err(Into::into).boxed_unsync();
+    match client.send(http::Request::from_parts(parts, body)).await {
+        Ok(response) => Ok(response.map(BodyExt::boxed_unsync)),
         Err(_) => Ok(bad_gateway()),
     }
 }
@@ -108,41 +112,8 @@ fn bad_gateway() -> Reply {
     let mut response = http::Response::new(
         http_body_util::Empty::new()
             .map_err(|never| match never {})
-            .boxed(),
+            .boxed_unsync(),
     );
     *response.status_mut() = http::StatusCode::BAD_GATEWAY;
     response
-}
-
-/// The gate's client settings (aegis-engine's `UpstreamClient`), trusting only `ca`.
-fn client(ca: &str) -> Upstream {
-    let mut roots = rustls::RootCertStore::empty();
-    let certs = CertificateDer::pem_file_iter(ca)
-        .expect("read the CA file")
-        .collect::<Result<Vec<_>, _>>()
-        .expect("parse the CA file");
-    let (added, _) = roots.add_parsable_certificates(certs);
-    assert!(added > 0, "the CA file holds no certificate");
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("TLS versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let mut http = HttpConnector::new();
-    http.enforce_http(false);
-    http.set_nodelay(true);
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls)
-        .https_or_http()
-        .enable_http1()
-        .enable_http2()
-        .wrap_connector(http);
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(90))
-        .pool_max_idle_per_host(64)
-        .retry_canceled_requests(false)
-        .pool_timer(TokioTimer::new())
-        .timer(TokioTimer::new())
-        .build(https)
 }
