@@ -7,8 +7,6 @@
 //! length, so the encoding is injective. Changing anything here needs a new version byte and
 //! new test vectors (`tests/vectors/ledger_v1.json`).
 
-use aws_lc_rs::digest;
-
 use super::entry::LedgerEntry;
 use super::kinds::{EntryKind, Outcome, SystemEvent, Via};
 use crate::timestamp::Timestamp;
@@ -26,7 +24,7 @@ pub fn encode(entry: &LedgerEntry) -> Vec<u8> {
     out
 }
 
-/// Where encoded bytes go: a buffer, or straight into a running digest.
+/// Where encoded bytes go.
 pub(super) trait Sink {
     /// Appends bytes.
     fn put(&mut self, bytes: &[u8]);
@@ -35,12 +33,6 @@ pub(super) trait Sink {
 impl Sink for Vec<u8> {
     fn put(&mut self, bytes: &[u8]) {
         self.extend_from_slice(bytes);
-    }
-}
-
-impl Sink for digest::Context {
-    fn put(&mut self, bytes: &[u8]) {
-        self.update(bytes);
     }
 }
 
