@@ -2,8 +2,8 @@
 //! with 1,000 vault secrets loaded, over 1 MiB bodies: clean JSON prose, and an adversarial body
 //! made of near-miss key prefixes (every few bytes a candidate that fails its check) and vault
 //! form fragments, and the key-format scan's own worst case (`adversarial_runs`: every 21 bytes
-//! a prefix starting a token run just long enough to be checked, failing at its last byte). Side by side they show how
-//! much the cost depends on content.
+//! a prefix starting a token run just long enough to be checked, failing at its last byte).
+//! Side by side they show how much the cost depends on content.
 //! Run with `cargo bench -p aegis-core --bench inspect`.
 #![allow(missing_docs)]
 

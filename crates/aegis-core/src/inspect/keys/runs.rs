@@ -1,5 +1,4 @@
-//! The key-format candidate scan: token runs, 64 bytes at a time, at the same cost per byte
-//! whatever the text holds.
+//! The key-format candidate scan: token runs, 64 bytes at a time.
 //!
 //! Every token format spans at least [`MIN_TOKEN_RUN`] token bytes (`[A-Za-z0-9_-]`) from its
 //! first, and a candidate must start a token (or follow a JSON `\n`, `\r`, `\t` escape, whose
@@ -9,8 +8,9 @@
 //! `-`, `B`) with vector compares (SSE2 on x86_64, loops the compiler vectorises elsewhere),
 //! the run lengths come from four shift-and steps over the block and the next, and only the
 //! marked positions are looked at, each with one table load and a few compares before its
-//! format's check. Prose, JSON and a body of near-miss prefixes cost the same per byte: short
-//! tokens never reach a check, and a long run is looked at once, at its start.
+//! format's check. The masks cost the same per byte whatever the text holds: short tokens never
+//! reach a check, and a long run is looked at once, at its start. Only the checks depend on the
+//! text, at most one per run start or PEM prefix.
 
 use super::{Format, PREFIXES, check, is_pem_line};
 use crate::inspect::Detector;
@@ -76,8 +76,8 @@ pub(super) fn scan(buf: &[u8], base: u64, from: usize, limit: usize, findings: &
     }
 }
 
-/// Looks at the start of a token run of at least `run` bytes: a token prefix there, or, when the run begins with
-/// the letter of a JSON escape, one just after it.
+/// Looks at the start of a token run of at least `run` bytes: a token prefix there, or, when
+/// the run begins with the letter of a JSON escape, one just after it.
 fn at_run(buf: &[u8], base: u64, at: usize, run: usize, limit: usize, findings: &mut Findings) {
     at_token(buf, base, at, run, limit, findings);
     if at > 0
