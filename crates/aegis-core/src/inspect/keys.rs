@@ -177,20 +177,21 @@ fn at_least(body: &[u8], count: usize, class: u8) -> bool {
 
 /// How many of the first bytes (at most `max`) are of the class.
 fn run_len(body: &[u8], max: usize, class: u8) -> usize {
-    let body = body.get(..max.min(body.len())).unwrap_or_default();
+    let limit = max.min(body.len());
     let mut run = 0;
-    for chunk in body.chunks(16) {
-        // Bytes past the chunk's end are in no class.
-        let ones = (!class_bits(chunk, class)).trailing_zeros() as usize;
-        run += ones.min(chunk.len());
-        if ones < chunk.len() {
+    // Sixteen bytes per step, read past `max` when the body goes on (the count is capped).
+    while run < limit {
+        let rest = body.get(run..).unwrap_or_default();
+        let ones = (!class_bits(rest, class)).trailing_zeros() as usize;
+        run += ones;
+        if ones < 16 {
             break;
         }
     }
-    run
+    run.min(limit)
 }
 
-/// Bit `i` set when `chunk[i]` (of at most 16 bytes) is of the class: sixteen bytes per
+/// Bit `i` set when `chunk[i]` (of its first 16 bytes) is of the class: sixteen bytes per
 /// step with SSE2, so that a check costs the same few instructions whether its run is 2 or 16
 /// bytes long.
 #[cfg(target_arch = "x86_64")]
@@ -199,10 +200,14 @@ fn class_bits(chunk: &[u8], class: u8) -> u32 {
         bitor_m128i, cmp_eq_mask_i8_m128i, load_unaligned_m128i, min_u8_m128i, move_mask_i8_m128i,
         set_splat_i8_m128i, sub_i8_m128i, zeroed_m128i,
     };
-    let mut bytes = [0u8; 16];
-    let len = chunk.len().min(16);
-    bytes[..len].copy_from_slice(chunk.get(..len).unwrap_or_default());
-    let x = load_unaligned_m128i(&bytes);
+    let x = match chunk.first_chunk::<16>() {
+        Some(sixteen) => load_unaligned_m128i(sixteen),
+        None => {
+            let mut bytes = [0u8; 16];
+            bytes[..chunk.len()].copy_from_slice(chunk);
+            load_unaligned_m128i(&bytes)
+        }
+    };
     let splat = |b: u8| set_splat_i8_m128i(i8::from_ne_bytes([b]));
     // `low <= b <= low + span`, unsigned, as `min(b - low, span) == b - low`.
     let range = |low: u8, span: u8| {
@@ -227,7 +232,7 @@ fn class_bits(chunk: &[u8], class: u8) -> u32 {
     u32::from_ne_bytes(move_mask_i8_m128i(mask).to_ne_bytes()) & 0xffff
 }
 
-/// Bit `i` set when `chunk[i]` (of at most 16 bytes) is of the class.
+/// Bit `i` set when `chunk[i]` (of its first 16 bytes) is of the class.
 #[cfg(not(target_arch = "x86_64"))]
 fn class_bits(chunk: &[u8], class: u8) -> u32 {
     chunk

@@ -211,3 +211,18 @@ proptest! {
         prop_assert_eq!(class_bits(&chunk, class), expected);
     }
 }
+
+#[test]
+fn run_len_counts_leading_class_bytes_up_to_max() {
+    let body = b"ABCDEFGHIJKLMNOPQRSTuv";
+    assert_eq!(run_len(body, 100, UPPER), 20);
+    assert_eq!(run_len(body, 17, UPPER), 17);
+    assert_eq!(run_len(body, 16, UPPER), 16);
+    assert_eq!(run_len(body, 100, UPPER | LOWER), 22);
+    assert_eq!(run_len(&body[..3], 100, UPPER), 3);
+    assert_eq!(run_len(b"", 5, UPPER), 0);
+    assert_eq!(run_len(body, 0, UPPER), 0);
+    let long = [b'a'; 40];
+    assert_eq!(run_len(&long, 33, LOWER), 33);
+    assert_eq!(run_len(&long, 100, LOWER), 40);
+}
