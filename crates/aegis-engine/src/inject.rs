@@ -23,55 +23,59 @@ pub(crate) const HOP_BY_HOP: [&str; 7] = [
     "proxy-connection",
 ];
 
-/// Removes hop-by-hop headers and every header named in `Connection`.
-pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
+/// Removes what the agent may not send upstream: credentials of its own, Aegis's control
+/// headers, hop-by-hop headers and `Host` (the client sets it from the target).
+pub(crate) fn strip_agent_headers(headers: &mut HeaderMap, credential: &Credential) {
+    let scoped = credential.scopes != aegis_core::scopes::Scopes::All;
+    let own = credential.header_name.as_ref().map(|name| name.as_str());
+    strip(headers, |name| {
+        let text = name.as_str();
+        *name == header::AUTHORIZATION
+            || *name == header::PROXY_AUTHORIZATION
+            || *name == header::HOST
+            || text == "x-api-key"
+            || text == "x-target-host"
+            || text.starts_with("x-aegis-")
+            // An upstream that honours these would turn a read into a write behind the scope
+            // check.
+            || (scoped
+                && matches!(
+                    text,
+                    "x-http-method-override" | "x-http-method" | "x-method-override"
+                ))
+            || own.is_some_and(|own| text.eq_ignore_ascii_case(own))
+    });
+}
+
+/// Removes from an upstream's response what does not go back to the agent: hop-by-hop headers,
+/// what would bind the gate's origin to the upstream's (`Alt-Svc`, HSTS, `Clear-Site-Data`) and,
+/// unless the credential passes cookies, `Set-Cookie`.
+pub(crate) fn strip_upstream_headers(headers: &mut HeaderMap, pass_cookies: bool) {
+    strip(headers, |name| {
+        *name == header::ALT_SVC
+            || *name == header::STRICT_TRANSPORT_SECURITY
+            || name.as_str() == "clear-site-data"
+            || (!pass_cookies && *name == header::SET_COOKIE)
+    });
+}
+
+/// Removes the hop-by-hop headers, every header named in `Connection` and those `also` picks,
+/// in one pass over the names present (a request holds a handful; the lists to check are
+/// longer).
+fn strip(headers: &mut HeaderMap, also: impl Fn(&HeaderName) -> bool) {
+    let listed: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
         .collect();
-    for name in named {
-        headers.remove(name);
-    }
-    for name in HOP_BY_HOP {
-        headers.remove(name);
-    }
-}
-
-/// Removes what the agent may not send upstream: credentials of its own, Aegis's control
-/// headers, hop-by-hop headers and `Host` (the client sets it from the target).
-pub(crate) fn strip_agent_headers(headers: &mut HeaderMap, credential: &Credential) {
-    strip_hop_by_hop(headers);
-    for name in [
-        header::AUTHORIZATION,
-        header::PROXY_AUTHORIZATION,
-        header::HOST,
-    ] {
-        headers.remove(name);
-    }
-    headers.remove("x-api-key");
-    headers.remove("x-target-host");
-    if credential.scopes != aegis_core::scopes::Scopes::All {
-        // An upstream that honours these would turn a read into a write behind the scope check.
-        for name in [
-            "x-http-method-override",
-            "x-http-method",
-            "x-method-override",
-        ] {
-            headers.remove(name);
-        }
-    }
-    if let Some(name) = &credential.header_name {
-        headers.remove(name.as_str());
-    }
-    let aegis: Vec<HeaderName> = headers
+    let doomed: Vec<HeaderName> = headers
         .keys()
-        .filter(|name| name.as_str().starts_with("x-aegis-"))
+        .filter(|name| HOP_BY_HOP.contains(&name.as_str()) || listed.contains(name) || also(name))
         .cloned()
         .collect();
-    for name in aegis {
+    for name in doomed {
         headers.remove(name);
     }
 }
@@ -206,8 +210,125 @@ mod tests {
         headers.insert("x-private", HeaderValue::from_static("1"));
         headers.insert("te", HeaderValue::from_static("trailers"));
         headers.insert("x-kept", HeaderValue::from_static("1"));
-        strip_hop_by_hop(&mut headers);
+        strip(&mut headers, |_| false);
         assert_eq!(headers.len(), 1);
         assert!(headers.contains_key("x-kept"));
+    }
+
+    fn credential(scopes: &str, header_name: Option<&str>) -> Credential {
+        use aegis_core::domain::DomainList;
+        use aegis_core::names::{CredentialName, ServiceName};
+        Credential {
+            id: uuid::Uuid::from_bytes([7; 16]),
+            name: CredentialName::parse("c").expect("name"),
+            service: ServiceName::parse("s").expect("service"),
+            domains: DomainList::parse("api.example.com", false).expect("domains"),
+            auth_type: if header_name.is_some() {
+                AuthType::Header
+            } else {
+                AuthType::Bearer
+            },
+            header_name: header_name
+                .map(|name| aegis_core::auth::InjectHeaderName::parse(name).expect("header")),
+            query_param: None,
+            scopes: aegis_core::scopes::Scopes::parse(scopes).expect("scopes"),
+            expires_at: None,
+            rate_limit: None,
+            body_inspection: aegis_core::credential::InspectionMode::Off,
+            allow_http: false,
+            pass_cookies: false,
+            created_at: aegis_core::timestamp::Timestamp::from_millis(0),
+            updated_at: aegis_core::timestamp::Timestamp::from_millis(0),
+            rotated_at: None,
+            previous_until: None,
+        }
+    }
+
+    fn agent_headers() -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for (name, value) in [
+            ("host", "localhost:3100"),
+            ("authorization", "Bearer agent"),
+            ("proxy-authorization", "Basic x"),
+            ("x-api-key", "agent"),
+            ("x-target-host", "api.example.com"),
+            ("x-aegis-credential", "c"),
+            ("x-aegis-agent", "token"),
+            ("x-http-method-override", "DELETE"),
+            ("x-http-method", "DELETE"),
+            ("x-method-override", "DELETE"),
+            ("private-token", "agent"),
+            ("connection", "x-private"),
+            ("x-private", "1"),
+            ("keep-alive", "timeout=5"),
+            ("content-type", "application/json"),
+            ("user-agent", "curl"),
+            ("x-aegisless", "1"),
+        ] {
+            headers.append(name, HeaderValue::from_static(value));
+        }
+        headers
+    }
+
+    fn names(headers: &HeaderMap) -> Vec<&str> {
+        let mut names: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
+        names.sort_unstable();
+        names
+    }
+
+    #[test]
+    fn upstream_headers_lose_hop_by_hop_origin_bindings_and_cookies_unless_passed() {
+        let upstream = || {
+            let mut headers = HeaderMap::new();
+            for (name, value) in [
+                ("alt-svc", "h3=\":443\""),
+                ("strict-transport-security", "max-age=1"),
+                ("clear-site-data", "\"*\""),
+                ("set-cookie", "a=1"),
+                ("transfer-encoding", "chunked"),
+                ("connection", "x-hop"),
+                ("x-hop", "1"),
+                ("content-type", "application/json"),
+                ("x-request-id", "r"),
+            ] {
+                headers.append(name, HeaderValue::from_static(value));
+            }
+            headers
+        };
+        let mut headers = upstream();
+        strip_upstream_headers(&mut headers, false);
+        assert_eq!(names(&headers), ["content-type", "x-request-id"]);
+        let mut headers = upstream();
+        strip_upstream_headers(&mut headers, true);
+        assert_eq!(
+            names(&headers),
+            ["content-type", "set-cookie", "x-request-id"]
+        );
+    }
+
+    #[test]
+    fn agent_headers_are_stripped_in_one_pass_whatever_their_kind() {
+        let mut headers = agent_headers();
+        strip_agent_headers(&mut headers, &credential("read", Some("Private-Token")));
+        assert_eq!(
+            names(&headers),
+            ["content-type", "user-agent", "x-aegisless"]
+        );
+        // Unscoped, a method override is the agent's business; another credential's header name
+        // is an ordinary header.
+        let mut headers = agent_headers();
+        strip_agent_headers(&mut headers, &credential("*", None));
+        assert_eq!(
+            names(&headers),
+            [
+                "content-type",
+                "private-token",
+                "user-agent",
+                "x-aegisless",
+                "x-http-method",
+                "x-http-method-override",
+                "x-method-override",
+            ]
+        );
     }
 }

@@ -653,13 +653,7 @@ impl Pipeline {
         }
         // A streamed zstd response cannot be decoded (the gate never asks for one).
         .filter(|e| *e != Encoding::Zstd);
-        inject::strip_hop_by_hop(&mut headers);
-        for name in ["alt-svc", "strict-transport-security", "clear-site-data"] {
-            headers.remove(name);
-        }
-        if !credential.pass_cookies {
-            headers.remove(header::SET_COOKIE);
-        }
+        inject::strip_upstream_headers(&mut headers, credential.pass_cookies);
         let idle = self.settings.idle_body;
         let relay_stalled = Arc::new(AtomicBool::new(false));
         let whole = self.settings.response_redaction
