@@ -244,9 +244,17 @@ mod tests {
         }
     }
 
-    fn agent_headers() -> HeaderMap {
+    /// A header map of `pairs`, in order, repeated names appended.
+    fn header_map(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
         let mut headers = HeaderMap::new();
-        for (name, value) in [
+        for &(name, value) in pairs {
+            headers.append(name, HeaderValue::from_static(value));
+        }
+        headers
+    }
+
+    fn agent_headers() -> HeaderMap {
+        header_map(&[
             ("host", "localhost:3100"),
             ("authorization", "Bearer agent"),
             ("proxy-authorization", "Basic x"),
@@ -264,10 +272,7 @@ mod tests {
             ("content-type", "application/json"),
             ("user-agent", "curl"),
             ("x-aegisless", "1"),
-        ] {
-            headers.append(name, HeaderValue::from_static(value));
-        }
-        headers
+        ])
     }
 
     fn names(headers: &HeaderMap) -> Vec<&str> {
@@ -279,8 +284,7 @@ mod tests {
     #[test]
     fn upstream_headers_lose_hop_by_hop_origin_bindings_and_cookies_unless_passed() {
         let upstream = || {
-            let mut headers = HeaderMap::new();
-            for (name, value) in [
+            header_map(&[
                 ("alt-svc", "h3=\":443\""),
                 ("strict-transport-security", "max-age=1"),
                 ("clear-site-data", "\"*\""),
@@ -290,10 +294,7 @@ mod tests {
                 ("x-hop", "1"),
                 ("content-type", "application/json"),
                 ("x-request-id", "r"),
-            ] {
-                headers.append(name, HeaderValue::from_static(value));
-            }
-            headers
+            ])
         };
         let mut headers = upstream();
         strip_upstream_headers(&mut headers, false);

@@ -196,10 +196,7 @@ fn run_len(body: &[u8], max: usize, class: u8) -> usize {
 /// bytes long.
 #[cfg(target_arch = "x86_64")]
 fn class_bits(chunk: &[u8], class: u8) -> u32 {
-    use safe_arch::{
-        bitor_m128i, cmp_eq_mask_i8_m128i, load_unaligned_m128i, min_u8_m128i, move_mask_i8_m128i,
-        set_splat_i8_m128i, sub_i8_m128i, zeroed_m128i,
-    };
+    use safe_arch::{bitor_m128i, cmp_eq_mask_i8_m128i, load_unaligned_m128i, zeroed_m128i};
     let x = match chunk.first_chunk::<16>() {
         Some(sixteen) => load_unaligned_m128i(sixteen),
         None => {
@@ -208,28 +205,48 @@ fn class_bits(chunk: &[u8], class: u8) -> u32 {
             load_unaligned_m128i(&bytes)
         }
     };
-    let splat = |b: u8| set_splat_i8_m128i(i8::from_ne_bytes([b]));
-    // `low <= b <= low + span`, unsigned, as `min(b - low, span) == b - low`.
-    let range = |low: u8, span: u8| {
-        let off = sub_i8_m128i(x, splat(low));
-        cmp_eq_mask_i8_m128i(min_u8_m128i(off, splat(span)), off)
-    };
     let mut mask = zeroed_m128i();
     if class & UPPER != 0 {
-        mask = bitor_m128i(mask, range(b'A', 25));
+        mask = bitor_m128i(mask, sse::in_range(x, b'A', 25));
     }
     if class & LOWER != 0 {
-        mask = bitor_m128i(mask, range(b'a', 25));
+        mask = bitor_m128i(mask, sse::in_range(x, b'a', 25));
     }
     if class & DIGIT != 0 {
-        mask = bitor_m128i(mask, range(b'0', 9));
+        mask = bitor_m128i(mask, sse::in_range(x, b'0', 9));
     }
     for (bit, byte) in [(UNDERSCORE, b'_'), (DASH, b'-'), (SPACE, b' ')] {
         if class & bit != 0 {
-            mask = bitor_m128i(mask, cmp_eq_mask_i8_m128i(x, splat(byte)));
+            mask = bitor_m128i(mask, cmp_eq_mask_i8_m128i(x, sse::splat(byte)));
         }
     }
-    u32::from_ne_bytes(move_mask_i8_m128i(mask).to_ne_bytes()) & 0xffff
+    sse::byte_bits(mask)
+}
+
+/// The SSE2 pieces the class checks here and the block scan in [`runs`] share.
+#[cfg(target_arch = "x86_64")]
+mod sse {
+    use safe_arch::{
+        cmp_eq_mask_i8_m128i, m128i, min_u8_m128i, move_mask_i8_m128i, set_splat_i8_m128i,
+        sub_i8_m128i,
+    };
+
+    /// `b` in all sixteen lanes (the intrinsics take `i8`, bit for bit).
+    pub(super) fn splat(b: u8) -> m128i {
+        set_splat_i8_m128i(i8::from_ne_bytes([b]))
+    }
+
+    /// All ones in the lanes where `low <= byte <= low + span` (unsigned), as
+    /// `min(byte - low, span) == byte - low`.
+    pub(super) fn in_range(x: m128i, low: u8, span: u8) -> m128i {
+        let off = sub_i8_m128i(x, splat(low));
+        cmp_eq_mask_i8_m128i(min_u8_m128i(off, splat(span)), off)
+    }
+
+    /// The sixteen lanes of a compare result as bits (a movemask sets no other).
+    pub(super) fn byte_bits(mask: m128i) -> u32 {
+        u32::from_ne_bytes(move_mask_i8_m128i(mask).to_ne_bytes()) & 0xffff
+    }
 }
 
 /// Bit `i` set when `chunk[i]` (of its first 16 bytes) is of the class.

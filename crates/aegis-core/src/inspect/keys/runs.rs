@@ -5,14 +5,16 @@
 //! letter itself starts a run). So the only positions worth a look are the starts of runs of at
 //! least that many token bytes, and the `-----B` of a PEM line, which needs no boundary. Both
 //! are found with bit masks: each block's bytes are classified into three masks (token byte,
-//! `-`, `B`) with vector compares (SSE2 on x86_64, loops the compiler vectorises elsewhere),
+//! `-`, `B`) with vector compares (SSE2 on x86_64; byte by byte elsewhere),
 //! the run lengths come from four shift-and steps over the block and the next, and only the
 //! marked positions are looked at, each with one table load and a few compares before its
 //! format's check. The masks cost the same per byte whatever the text holds: short tokens never
 //! reach a check, and a long run is looked at once, at its start. Only the checks depend on the
 //! text, at most one per run start or PEM prefix.
 
-use super::{Format, PREFIXES, check, is_pem_line};
+#[cfg(target_arch = "x86_64")]
+use super::sse;
+use super::{Format, PREFIXES, check, is_pem_line, is_token_byte};
 use crate::inspect::Detector;
 use crate::inspect::stream::Findings;
 
@@ -35,7 +37,7 @@ pub(super) fn scan(buf: &[u8], base: u64, from: usize, limit: usize, findings: &
     let mut token_before = from
         .checked_sub(1)
         .and_then(|i| buf.get(i))
-        .is_some_and(|b| is_token(*b));
+        .is_some_and(|b| is_token_byte(*b));
     let mut at = from;
     let mut current = masks_at(buf, at);
     while at < limit {
@@ -145,61 +147,39 @@ fn masks_at(buf: &[u8], at: usize) -> Masks {
 /// compares and three byte masks.
 #[cfg(target_arch = "x86_64")]
 fn classify(block: &[u8; BLOCK]) -> Masks {
-    use safe_arch::{
-        bitor_m128i, cmp_eq_mask_i8_m128i, load_unaligned_m128i, min_u8_m128i, move_mask_i8_m128i,
-        set_splat_i8_m128i, sub_i8_m128i,
-    };
-    // Byte constants as the intrinsics take them (`i8`, bit for bit).
-    let splat = |b: u8| set_splat_i8_m128i(i8::from_ne_bytes([b]));
-    let (case, a, z_off, zero, nine_off, dash, underscore, bee) = (
-        splat(0x20),
-        splat(b'a'),
-        splat(b'z' - b'a'),
-        splat(b'0'),
-        splat(b'9' - b'0'),
-        splat(b'-'),
-        splat(b'_'),
-        splat(b'B'),
-    );
+    use safe_arch::{bitor_m128i, cmp_eq_mask_i8_m128i, load_unaligned_m128i};
     let mut masks = Masks::default();
     for (k, sixteen) in block.chunks_exact(16).enumerate() {
         let Some(sixteen) = sixteen.first_chunk::<16>() else {
             continue;
         };
         let x = load_unaligned_m128i(sixteen);
-        // `b - c <= n` unsigned, as `min(b - c, n) == b - c`.
-        let letter_off = sub_i8_m128i(bitor_m128i(x, case), a);
-        let letter = cmp_eq_mask_i8_m128i(min_u8_m128i(letter_off, z_off), letter_off);
-        let digit_off = sub_i8_m128i(x, zero);
-        let digit = cmp_eq_mask_i8_m128i(min_u8_m128i(digit_off, nine_off), digit_off);
-        let dashes = cmp_eq_mask_i8_m128i(x, dash);
+        // Letters of either case in one range: `b | 0x20` folds `A-Z` onto `a-z`.
+        let letter = sse::in_range(bitor_m128i(x, sse::splat(0x20)), b'a', 25);
+        let digit = sse::in_range(x, b'0', 9);
+        let dashes = cmp_eq_mask_i8_m128i(x, sse::splat(b'-'));
         let tokens = bitor_m128i(
             bitor_m128i(letter, digit),
-            bitor_m128i(dashes, cmp_eq_mask_i8_m128i(x, underscore)),
+            bitor_m128i(dashes, cmp_eq_mask_i8_m128i(x, sse::splat(b'_'))),
         );
-        let bees = cmp_eq_mask_i8_m128i(x, bee);
+        let bees = cmp_eq_mask_i8_m128i(x, sse::splat(b'B'));
         let shift = 16 * k;
-        masks.tokens |= bits(move_mask_i8_m128i(tokens)) << shift;
-        masks.dashes |= bits(move_mask_i8_m128i(dashes)) << shift;
-        masks.bees |= bits(move_mask_i8_m128i(bees)) << shift;
+        masks.tokens |= u64::from(sse::byte_bits(tokens)) << shift;
+        masks.dashes |= u64::from(sse::byte_bits(dashes)) << shift;
+        masks.bees |= u64::from(sse::byte_bits(bees)) << shift;
     }
     masks
 }
 
-/// The 16 bits of a byte mask (a movemask sets no other).
-#[cfg(target_arch = "x86_64")]
-fn bits(movemask: i32) -> u64 {
-    u64::from(u32::from_ne_bytes(movemask.to_ne_bytes()) & 0xffff)
-}
-
-/// Classifies a block with plain comparisons, which the compiler vectorises, gathered eight
-/// positions at a time by multiplication.
+/// Classifies a block byte by byte (targets without SSE2, and the tests' reference), gathered
+/// eight positions at a time by multiplication.
 #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
 fn classify_portable(block: &[u8; BLOCK]) -> Masks {
     let mut flags = [0u8; BLOCK];
     for (flag, &byte) in flags.iter_mut().zip(block) {
-        *flag =
-            u8::from(is_token(byte)) | u8::from(byte == b'-') << 1 | u8::from(byte == b'B') << 2;
+        *flag = u8::from(is_token_byte(byte))
+            | u8::from(byte == b'-') << 1
+            | u8::from(byte == b'B') << 2;
     }
     let mut masks = Masks::default();
     for (i, eight) in flags.chunks_exact(8).enumerate() {
@@ -222,11 +202,6 @@ fn classify(block: &[u8; BLOCK]) -> Masks {
 /// `j`'s bit into bit `56 + j`.
 fn gather(word: u64) -> u64 {
     ((word & 0x0101_0101_0101_0101).wrapping_mul(0x0102_0408_1020_4080)) >> 56
-}
-
-/// `[A-Za-z0-9_-]`.
-fn is_token(b: u8) -> bool {
-    (b | 0x20).wrapping_sub(b'a') < 26 || b.wrapping_sub(b'0') < 10 || b == b'_' || b == b'-'
 }
 
 /// Checks the token prefix starting at `at`, if there is one (PEM is found by its mark) and
