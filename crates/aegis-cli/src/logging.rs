@@ -7,6 +7,7 @@
 //! includes header values, queries or bodies; the filter is the last layer, for the bug that
 //! gets past the others.
 
+use std::borrow::Cow;
 use std::fmt::{self, Write as _};
 use std::io::{IsTerminal as _, Write};
 use std::sync::{Arc, OnceLock};
@@ -67,11 +68,14 @@ pub(crate) fn filter() -> &'static LogFilter {
 }
 
 /// Replaces vault secrets (`vault`) and key formats in one formatted line.
-fn clean_line(vault: Option<&Arc<RedactionSet>>, line: &[u8]) -> Vec<u8> {
-    let mut text = match vault {
-        Some(set) => set.redact(line, None).0.into_owned(),
-        None => line.to_vec(),
-    };
+fn clean_line<'a>(vault: Option<&Arc<RedactionSet>>, line: impl Into<Cow<'a, [u8]>>) -> Vec<u8> {
+    let line = line.into();
+    // A line handed over owned is kept (not copied) when no secret is in it.
+    let redacted = vault.and_then(|set| match set.redact(&line, None).0 {
+        Cow::Owned(replaced) => Some(replaced),
+        Cow::Borrowed(_) => None,
+    });
+    let mut text = redacted.unwrap_or_else(|| line.into_owned());
     static NO_SECRETS: OnceLock<RedactionSet> = OnceLock::new();
     let no_secrets = NO_SECRETS.get_or_init(|| RedactionSet::new(Vec::new()));
     for _ in 0..KEY_ROUNDS {
@@ -334,7 +338,7 @@ fn decision_line(
     line.push_str(",\"message\":");
     push_json_str(&mut line, message, None);
     line.push_str("}\n");
-    clean_line(vault, line.as_bytes())
+    clean_line(vault, line.into_bytes())
 }
 
 /// A level as the JSON line names it.

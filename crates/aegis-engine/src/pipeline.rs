@@ -187,7 +187,9 @@ impl Pipeline {
             &target,
             self.metrics.as_ref(),
         );
-        let span = tracing::info_span!("request", request_id = intent.request_id.as_str());
+        // Nothing inside a request logs above debug (its decision line carries the request id
+        // itself), so the span costs nothing at the default info level.
+        let span = tracing::debug_span!("request", request_id = intent.request_id.as_str());
         let handled = self.handle_inner(intent, &mut audit).instrument(span).await;
         match handled {
             Ok(response) => {
@@ -873,27 +875,27 @@ fn redact_headers(
     }
 }
 
-/// `scheme://host[:port]/path?query` for the permit's target.
+/// `scheme://host[:port]/path?query` for the permit's target, written into one string that
+/// the URI then takes over without a copy.
 fn upstream_uri(permit: &aegis_core::permit::Permit) -> Result<http::Uri, Denial> {
-    let scheme = match permit.scheme() {
-        Scheme::Https => "https",
-        Scheme::Http => "http",
+    use std::fmt::Write as _;
+    let (scheme, default_port) = match permit.scheme() {
+        Scheme::Https => ("https://", 443),
+        Scheme::Http => ("http://", 80),
     };
-    let host = match permit.target().host() {
-        Host::Ipv6(addr) => format!("[{addr}]"),
-        other => other.to_string(),
+    let path_and_query = permit.path_and_query();
+    let mut uri = String::with_capacity(scheme.len() + 64 + path_and_query.len());
+    uri.push_str(scheme);
+    // Writing into a String cannot fail.
+    let _ = match permit.target().host() {
+        Host::Ipv6(addr) => write!(uri, "[{addr}]"),
+        other => write!(uri, "{other}"),
     };
-    let default_port = match permit.scheme() {
-        Scheme::Https => 443,
-        Scheme::Http => 80,
-    };
-    let authority = if permit.port() == default_port {
-        host
-    } else {
-        format!("{host}:{}", permit.port())
-    };
-    format!("{scheme}://{authority}{}", permit.path_and_query())
-        .parse()
+    if permit.port() != default_port {
+        let _ = write!(uri, ":{}", permit.port());
+    }
+    uri.push_str(path_and_query);
+    http::Uri::try_from(uri)
         .map_err(|_| Denial::bad_request("the request target cannot be forwarded"))
 }
 
@@ -902,9 +904,85 @@ pub fn new_request_id() -> String {
     let millis = SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(0));
-    let mut random = [0u8; 10];
-    let _ = aegis_core::crypto::random_bytes(&mut random);
+    let random = ID_RANDOM.with_borrow_mut(IdRandom::take);
+    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
     uuid::Builder::from_unix_timestamp_millis(millis, &random)
         .into_uuid()
-        .to_string()
+        .hyphenated()
+        .encode_lower(&mut text)
+        .to_owned()
+}
+
+/// Random bytes one request id takes.
+const ID_RANDOM_BYTES: usize = 10;
+
+/// Request ids whose random bytes one draw from the system generator provides.
+const IDS_PER_DRAW: usize = 64;
+
+thread_local! {
+    /// This thread's store of random bytes for request ids.
+    static ID_RANDOM: std::cell::RefCell<IdRandom> = const {
+        std::cell::RefCell::new(IdRandom {
+            bytes: [0; ID_RANDOM_BYTES * IDS_PER_DRAW],
+            used: ID_RANDOM_BYTES * IDS_PER_DRAW,
+        })
+    };
+}
+
+/// Random bytes drawn for many request ids at once. A request id is no secret (the agent gets
+/// it back and the logs show it), but it must not repeat: every id takes bytes no other id
+/// took. One draw per id cost more than the rest of making it.
+struct IdRandom {
+    bytes: [u8; ID_RANDOM_BYTES * IDS_PER_DRAW],
+    used: usize,
+}
+
+impl IdRandom {
+    /// The next id's bytes, drawing more from the system generator when none are left.
+    fn take(&mut self) -> [u8; ID_RANDOM_BYTES] {
+        if self.used + ID_RANDOM_BYTES > self.bytes.len() {
+            // aws-lc aborts rather than report a failing generator, so this never fails in
+            // practice; were it to, the store would keep its old bytes and ids would repeat.
+            let _ = aegis_core::crypto::random_bytes(&mut self.bytes);
+            self.used = 0;
+        }
+        let mut taken = [0u8; ID_RANDOM_BYTES];
+        taken.copy_from_slice(&self.bytes[self.used..self.used + ID_RANDOM_BYTES]);
+        self.used += ID_RANDOM_BYTES;
+        taken
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_distinct_lowercase_uuid_v7_across_many_draws() {
+        let ids: Vec<String> = (0..IDS_PER_DRAW * 5 + 3)
+            .map(|_| new_request_id())
+            .collect();
+        let distinct: std::collections::HashSet<&String> = ids.iter().collect();
+        assert_eq!(distinct.len(), ids.len(), "a request id repeated");
+        for id in &ids {
+            let parsed = uuid::Uuid::parse_str(id).expect("a UUID");
+            assert_eq!(parsed.get_version_num(), 7, "{id}");
+            assert_eq!(
+                id,
+                &parsed.hyphenated().to_string(),
+                "lowercase, hyphenated"
+            );
+        }
+        // The random part differs between ids made in the same millisecond.
+        let randoms: std::collections::HashSet<[u8; 10]> = ids
+            .iter()
+            .map(|id| {
+                let bytes = *uuid::Uuid::parse_str(id).expect("a UUID").as_bytes();
+                let mut tail = [0u8; 10];
+                tail.copy_from_slice(&bytes[6..]);
+                tail
+            })
+            .collect();
+        assert_eq!(randoms.len(), ids.len());
+    }
 }

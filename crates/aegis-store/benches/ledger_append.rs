@@ -50,7 +50,9 @@ fn appends(c: &mut Criterion) {
         b.iter(|| {
             let batch: Vec<EntryContent> = (next..next + BATCH as u64).map(request_entry).collect();
             next += BATCH as u64;
-            runtime.block_on(store.append_batch(batch)).expect("append");
+            runtime
+                .block_on(store.append_batch(&batch))
+                .expect("append");
         })
     });
 

@@ -55,7 +55,7 @@ fn verify(c: &mut Criterion) {
         while next < ENTRIES {
             let end = (next + BATCH).min(ENTRIES);
             store
-                .append_batch((next..end).map(request_entry).collect())
+                .append_batch(&(next..end).map(request_entry).collect::<Vec<_>>())
                 .await
                 .expect("append");
             next = end;

@@ -89,23 +89,25 @@ pub(crate) async fn append_in(
     now: Timestamp,
 ) -> Result<LedgerEntry, StoreError> {
     let head = read_head(tx, vault_id).await?;
-    let (last_id, last_hash) = (head.head.last_id, head.head.last_hash);
-    let entry = LedgerEntry::chained(last_id + 1, head.next_ts(now), content, last_hash);
-    insert(tx, vec![entry.clone().into_columns()]).await?;
-    move_head(tx, entry.id(), entry.hash(), entry.ts()).await?;
+    let (id, ts) = (head.head.last_id + 1, head.next_ts(now));
+    let row = NewRow::chained(id, &content, head.head.last_hash, ts);
+    insert(tx, ts, std::slice::from_ref(&row)).await?;
+    move_head(tx, id, &row.hash, ts).await?;
+    let entry = LedgerEntry::chained(id, ts, content, head.head.last_hash);
     Ok(entry)
 }
 
 /// Appends several entries inside `tx` (which holds the write lock): the head is read once,
-/// the entries are chained in memory (each shown to `observe` once it has its id and hash) and
-/// moved into multi-row statements, and the head moved once. Returns the new head (the old one
-/// when `contents` is empty).
+/// the entries are chained in memory and written, borrowed, by multi-row statements, and the
+/// head moved once. `observe`, when given, sees each entry once it has its id and hash. Returns
+/// the new head (the old one when `contents` is empty). The contents are only borrowed, so a
+/// caller can retry the same batch after a failed transaction without a copy of it.
 pub(crate) async fn append_many_in(
     tx: &mut Transaction<'_, Sqlite>,
     vault_id: &uuid::Uuid,
-    contents: Vec<EntryContent>,
+    contents: &[EntryContent],
     now: Timestamp,
-    mut observe: impl FnMut(&LedgerEntry),
+    mut observe: Option<&mut (dyn FnMut(&LedgerEntry) + Send)>,
 ) -> Result<LedgerHead, StoreError> {
     let head = read_head(tx, vault_id).await?;
     let ts = head.next_ts(now);
@@ -113,20 +115,22 @@ pub(crate) async fn append_many_in(
     let mut rows = Vec::with_capacity(contents.len());
     for content in contents {
         id += 1;
-        let entry = LedgerEntry::chained(id, ts, content, prev);
-        prev = *entry.hash();
-        observe(&entry);
-        rows.push(entry.into_columns());
+        let row = NewRow::chained(id, content, prev, ts);
+        if let Some(observe) = observe.as_mut() {
+            // Only routing needs whole entries: built for it alone, from a copy.
+            observe(&LedgerEntry::chained(id, ts, content.clone(), prev));
+        }
+        prev = row.hash;
+        rows.push(row);
     }
     // Statements of a few fixed sizes only (the largest that fits, then smaller powers of
     // two), so the connection's prepared-statement cache holds a handful of them rather than
     // one per batch size.
-    let mut rows = rows.into_iter();
-    let mut left = rows.len();
-    while left > 0 {
-        let size = chunk_size(left);
-        insert(tx, rows.by_ref().take(size).collect()).await?;
-        left -= size;
+    let mut left = rows.as_slice();
+    while !left.is_empty() {
+        let (chunk, rest) = left.split_at(chunk_size(left.len()));
+        insert(tx, ts, chunk).await?;
+        left = rest;
     }
     if id == head.head.last_id {
         return Ok(head.head);
@@ -136,6 +140,26 @@ pub(crate) async fn append_many_in(
         last_id: id,
         last_hash: prev,
     })
+}
+
+/// One row to insert: borrowed content with its place in the chain.
+struct NewRow<'a> {
+    id: u64,
+    content: &'a EntryContent,
+    prev_hash: [u8; 32],
+    hash: [u8; 32],
+}
+
+impl<'a> NewRow<'a> {
+    /// `content` as entry `id` at `ts`, after the entry whose hash is `prev_hash`.
+    fn chained(id: u64, content: &'a EntryContent, prev_hash: [u8; 32], ts: Timestamp) -> Self {
+        Self {
+            id,
+            content,
+            prev_hash,
+            hash: content.chain_hash_at(id, ts, &prev_hash),
+        }
+    }
 }
 
 /// The head as read inside an append, with the time of the last entry.
@@ -221,10 +245,11 @@ pub(crate) async fn lock_for_append(tx: &mut Transaction<'_, Sqlite>) -> Result<
     Ok(())
 }
 
-/// Inserts rows, moving their values into the statement (no copies of the texts).
+/// Inserts rows appended at `ts`, binding their texts borrowed (no copies).
 async fn insert(
     tx: &mut Transaction<'_, Sqlite>,
-    rows: Vec<EntryColumns>,
+    ts: Timestamp,
+    rows: &[NewRow<'_>],
 ) -> Result<(), StoreError> {
     if rows.is_empty() {
         return Ok(());
@@ -243,30 +268,31 @@ async fn insert(
     }
     let mut query = sqlx::query(&sql);
     for r in rows {
+        let c = r.content;
         query = query
             .bind(to_i64(r.id)?)
-            .bind(r.ts.as_millis())
-            .bind(r.kind.as_str())
-            .bind(r.outcome.map(Outcome::as_str))
-            .bind(r.event.map(SystemEvent::as_str))
-            .bind(r.request_id)
-            .bind(r.via.as_str())
-            .bind(r.instance)
-            .bind(r.actor)
-            .bind(r.agent)
-            .bind(r.credential)
-            .bind(r.service)
-            .bind(r.method)
-            .bind(r.target_host)
-            .bind(r.path)
-            .bind(r.status_code.map(i64::from))
-            .bind(r.denial_code)
-            .bind(r.latency_ms.map(to_i64).transpose()?)
-            .bind(r.bytes_in.map(to_i64).transpose()?)
-            .bind(r.bytes_out.map(to_i64).transpose()?)
-            .bind(r.detail_jcs)
-            .bind(r.prev_hash.to_vec())
-            .bind(r.hash.to_vec());
+            .bind(ts.as_millis())
+            .bind(c.kind().as_str())
+            .bind(c.outcome().map(Outcome::as_str))
+            .bind(c.event().map(SystemEvent::as_str))
+            .bind(c.request_id())
+            .bind(c.via().as_str())
+            .bind(c.instance())
+            .bind(c.actor())
+            .bind(c.agent())
+            .bind(c.credential())
+            .bind(c.service())
+            .bind(c.method())
+            .bind(c.target_host())
+            .bind(c.path())
+            .bind(c.status_code().map(i64::from))
+            .bind(c.denial_code())
+            .bind(c.latency_ms().map(to_i64).transpose()?)
+            .bind(c.bytes_in().map(to_i64).transpose()?)
+            .bind(c.bytes_out().map(to_i64).transpose()?)
+            .bind(c.detail_jcs())
+            .bind(r.prev_hash.as_slice())
+            .bind(r.hash.as_slice());
     }
     query
         .execute(&mut **tx)

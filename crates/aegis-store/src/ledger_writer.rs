@@ -453,7 +453,7 @@ async fn commit(store: &VaultStore, batch: Vec<EntryContent>, stats: &WriterStat
     let mut backoff = Duration::from_millis(10);
     loop {
         let started = std::time::Instant::now();
-        let appended = store.append_batch(batch.clone()).await;
+        let appended = store.append_batch(&batch).await;
         stats.commit_times.observe(started.elapsed());
         match appended {
             Ok(count) => {

@@ -390,7 +390,7 @@ impl VaultStore {
     ///
     /// # Errors
     /// Database failures; nothing is written then.
-    pub async fn append_batch(&self, entries: Vec<EntryContent>) -> Result<u64, StoreError> {
+    pub async fn append_batch(&self, entries: &[EntryContent]) -> Result<u64, StoreError> {
         let appended = self.append_batch_routed(entries).await;
         if let Some(router) = &self.outbox {
             router.batch_finished(appended.is_ok());
@@ -398,7 +398,7 @@ impl VaultStore {
         appended
     }
 
-    async fn append_batch_routed(&self, entries: Vec<EntryContent>) -> Result<u64, StoreError> {
+    async fn append_batch_routed(&self, entries: &[EntryContent]) -> Result<u64, StoreError> {
         let mut tx = self
             .pool
             .begin()
@@ -407,13 +407,17 @@ impl VaultStore {
         ledger::lock_for_append(&mut tx).await?;
         let count = entries.len() as u64;
         let mut deliveries = Vec::new();
-        let router = self.outbox.as_deref();
-        ledger::append_many_in(&mut tx, &self.meta.id, entries, now(), |entry| {
-            if let Some(router) = router {
-                router.route(entry, &mut deliveries);
-            }
-        })
-        .await?;
+        {
+            // Each entry is shown to the outbox router, when there is one.
+            let mut route = self.outbox.as_deref().map(|router| {
+                let deliveries = &mut deliveries;
+                move |entry: &LedgerEntry| router.route(entry, deliveries)
+            });
+            let observe = route
+                .as_mut()
+                .map(|route| route as &mut (dyn FnMut(&LedgerEntry) + Send));
+            ledger::append_many_in(&mut tx, &self.meta.id, entries, now(), observe).await?;
+        }
         webhooks::insert_outbox_in(&mut tx, &deliveries).await?;
         tx.commit()
             .await

@@ -7,7 +7,7 @@
 //! length, so the encoding is injective. Changing anything here needs a new version byte and
 //! new test vectors (`tests/vectors/ledger_v1.json`).
 
-use super::entry::LedgerEntry;
+use super::entry::{EntryContent, LedgerEntry};
 use super::kinds::{EntryKind, Outcome, SystemEvent, Via};
 use crate::timestamp::Timestamp;
 
@@ -64,10 +64,17 @@ pub(super) struct View<'a> {
 
 impl LedgerEntry {
     pub(super) fn view(&self) -> View<'_> {
-        let c = &self.content;
+        self.content.view_at(self.id, self.ts)
+    }
+}
+
+impl EntryContent {
+    /// The content's fields as entry `id` appended at `ts`.
+    pub(super) fn view_at(&self, id: u64, ts: Timestamp) -> View<'_> {
+        let c = self;
         View {
-            id: self.id,
-            ts: self.ts,
+            id,
+            ts,
             kind: c.kind,
             outcome: c.outcome,
             event: c.event,

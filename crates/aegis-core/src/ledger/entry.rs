@@ -21,7 +21,6 @@
 
 use serde_json::{Map, Value};
 
-use super::chain::chain_hash;
 use super::jcs;
 use super::kinds::{EntryKind, Outcome, SystemEvent, Via};
 use crate::timestamp::Timestamp;
@@ -360,21 +359,27 @@ impl EntryContent {
     pub fn detail_jcs(&self) -> &str {
         &self.detail_jcs
     }
+
+    /// The hash this content gets as entry `id`, appended at `ts` after the entry whose hash
+    /// is `prev_hash`: what [`LedgerEntry::chained`] stores, without moving the content into
+    /// an entry (a store can write borrowed content and keep it for a retry).
+    pub fn chain_hash_at(&self, id: u64, ts: Timestamp, prev_hash: &[u8; 32]) -> [u8; 32] {
+        super::chain::hash_view(prev_hash, &self.view_at(id, ts))
+    }
 }
 
 impl LedgerEntry {
     /// Appends `content` to a chain whose head is `prev_hash`, as the writer does: assigns `id`
     /// and `ts` and computes `hash = SHA-256(prev_hash ‖ encode(entry))`.
     pub fn chained(id: u64, ts: Timestamp, content: EntryContent, prev_hash: [u8; 32]) -> Self {
-        let mut entry = Self {
+        let hash = content.chain_hash_at(id, ts, &prev_hash);
+        Self {
             id,
             ts,
             content,
             prev_hash,
-            hash: [0; 32],
-        };
-        entry.hash = chain_hash(&prev_hash, &entry);
-        entry
+            hash,
+        }
     }
 
     /// Rebuilds an entry read back from storage or a bundle with the hashes it was stored with,

@@ -271,7 +271,7 @@ async fn a_ledger_batch_queues_its_deliveries_in_the_same_transaction() {
     let blocked = || EntryContent::request(Outcome::Blocked, Via::Gate, "gate-1");
     let allowed = EntryContent::request(Outcome::Allowed, Via::Gate, "gate-1");
     routed
-        .append_batch(vec![blocked(), allowed, blocked()])
+        .append_batch(&[blocked(), allowed, blocked()])
         .await
         .expect("append");
     let rows = fx
@@ -286,7 +286,7 @@ async fn a_ledger_batch_queues_its_deliveries_in_the_same_transaction() {
     ids.sort();
     assert_eq!(ids, ["2", "4"], "rows carry the ids of their entries");
     fx.store
-        .append_batch(vec![blocked()])
+        .append_batch(&[blocked()])
         .await
         .expect("append without router");
     assert_eq!(fx.store.outbox_depth().await.expect("depth"), 2);
