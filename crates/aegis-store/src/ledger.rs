@@ -93,8 +93,14 @@ pub(crate) async fn append_in(
     let row = NewRow::chained(id, &content, head.head.last_hash, ts);
     insert(tx, ts, std::slice::from_ref(&row)).await?;
     move_head(tx, id, &row.hash, ts).await?;
-    let entry = LedgerEntry::chained(id, ts, content, head.head.last_hash);
-    Ok(entry)
+    let hash = row.hash;
+    Ok(LedgerEntry::from_stored(
+        id,
+        ts,
+        content,
+        head.head.last_hash,
+        hash,
+    ))
 }
 
 /// Appends several entries inside `tx` (which holds the write lock): the head is read once,
@@ -118,7 +124,13 @@ pub(crate) async fn append_many_in(
         let row = NewRow::chained(id, content, prev, ts);
         if let Some(observe) = observe.as_mut() {
             // Only routing needs whole entries: built for it alone, from a copy.
-            observe(&LedgerEntry::chained(id, ts, content.clone(), prev));
+            observe(&LedgerEntry::from_stored(
+                id,
+                ts,
+                content.clone(),
+                prev,
+                row.hash,
+            ));
         }
         prev = row.hash;
         rows.push(row);
