@@ -1,8 +1,11 @@
 //! Criterion benchmark of outbound inspection (`inspect::scan`: vault secrets and key formats)
-//! with 1,000 vault secrets loaded, over 1 MiB bodies: clean JSON prose, and an adversarial body
+//! with 1,000 vault secrets loaded, over 1 MiB bodies: clean JSON prose, a clean request
+//! carrying a base64 image (clean, but long runs of key-like characters), an adversarial body
 //! made of near-miss key prefixes (every few bytes a candidate that fails its check) and vault
-//! form fragments, and the key-format scan's own worst case (`adversarial_runs`: every 21 bytes
-//! a prefix starting a token run just long enough to be checked, failing at its last byte).
+//! form fragments, and the worst cases of the key-format checks that we know: `adversarial_runs`
+//! (every 21 bytes a prefix starting a token run just long enough to be checked, failing at its
+//! last byte), `adversarial_jwt` (every 25 bytes a JWT shape whose header is JSON without `alg`)
+//! and `adversarial_pem` (every 31 bytes a `-----BEGIN … PRIVATE KEY` line a dash short).
 //! Side by side they show how much the cost depends on content.
 //! Run with `cargo bench -p aegis-core --bench inspect`.
 #![allow(missing_docs)]
@@ -21,8 +24,11 @@ fn scan(c: &mut Criterion) {
     let set = RedactionSet::try_new(common::secrets(1_000)).expect("builds");
     let bodies = [
         ("clean", common::prose(BODY)),
+        ("clean_base64", common::base64_image(BODY)),
         ("adversarial", common::adversarial(BODY)),
         ("adversarial_runs", common::adversarial_runs(BODY)),
+        ("adversarial_jwt", common::adversarial_jwt(BODY)),
+        ("adversarial_pem", common::adversarial_pem(BODY)),
     ];
     let mut group = c.benchmark_group("inspect_scan_1m");
     group.throughput(Throughput::Bytes(BODY as u64));

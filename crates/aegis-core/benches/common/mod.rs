@@ -35,6 +35,30 @@ pub(crate) fn prose(len: usize) -> Vec<u8> {
     text.as_bytes().iter().copied().cycle().take(len).collect()
 }
 
+/// `len` bytes of a chat-completion request carrying an image: the image's pseudo-random bytes
+/// in standard base64 (long token runs broken by `+` and `/`, as real uploads are), in the
+/// JSON of a `data:` URL. Clean like [`prose`], but much of it looks like key material.
+pub(crate) fn base64_image(len: usize) -> Vec<u8> {
+    use base64::Engine as _;
+    let mut state = 0x1_1ace_u64;
+    let bytes: Vec<u8> = (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state.to_le_bytes()[3]
+        })
+        .collect();
+    let image = base64::engine::general_purpose::STANDARD.encode(bytes);
+    let head = "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\
+        \"image_url\",\"image_url\":{\"url\":\"data:image/png;base64,";
+    let mut body = head.as_bytes().to_vec();
+    body.extend_from_slice(image.as_bytes());
+    body.truncate(len.saturating_sub(8));
+    body.extend_from_slice(b"\"}}]}]}\n");
+    body
+}
+
 /// The body size of the inspection benches: 1 MiB.
 pub(crate) const INSPECT_BODY: usize = 1024 * 1024;
 
@@ -51,6 +75,28 @@ pub(crate) fn adversarial(len: usize) -> Vec<u8> {
 /// the last byte, so every run costs a whole check.
 pub(crate) fn adversarial_runs(len: usize) -> Vec<u8> {
     b"AKIAABCDEFGHIJKLMNOx "
+        .iter()
+        .copied()
+        .cycle()
+        .take(len)
+        .collect()
+}
+
+/// `len` bytes of JWT-shaped near misses: three base64url segments whose header decodes to
+/// `{"typ":"JWT"}` (JSON without `alg`), so each needs its header decoded before it is let go.
+pub(crate) fn adversarial_jwt(len: usize) -> Vec<u8> {
+    b"eyJ0eXAiOiJKV1QifQ.e30.x "
+        .iter()
+        .copied()
+        .cycle()
+        .take(len)
+        .collect()
+}
+
+/// `len` bytes of PEM near misses: a `-----BEGIN` line whose label is a run of `[A-Z0-9 ]`
+/// that ends in `PRIVATE KEY` but is followed by one dash too few.
+pub(crate) fn adversarial_pem(len: usize) -> Vec<u8> {
+    b"-----BEGIN RSA PRIVATE KEY---- "
         .iter()
         .copied()
         .cycle()

@@ -38,13 +38,15 @@ pub(super) fn scan(buf: &[u8], base: u64, from: usize, limit: usize, findings: &
 }
 
 /// Confirms the candidate `format` whose `prefix`-byte prefix starts at `buf[start]`, and
-/// records it if it is one.
+/// records it if it is one. `run` is the length of the token run from `start` when the caller
+/// has it from its masks, [`UNKNOWN_RUN`] when not.
 fn check(
     buf: &[u8],
     base: u64,
     start: usize,
     prefix: usize,
     format: Format,
+    run: usize,
     findings: &mut Findings,
 ) {
     if !starts_token(buf, start, format) {
@@ -53,10 +55,13 @@ fn check(
     let window = buf
         .get(start..buf.len().min(start + WINDOW))
         .unwrap_or_default();
-    if let Some(detector) = confirm(window, prefix, format) {
+    if let Some(detector) = confirm(window, prefix, format, run) {
         findings.key(base + start as u64, detector);
     }
 }
+
+/// A token run whose length the caller does not know: [`check`] measures it when it needs it.
+pub(super) const UNKNOWN_RUN: usize = usize::MAX;
 
 /// What a prefix announces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -135,21 +140,29 @@ fn starts_token(buf: &[u8], start: usize, format: Format) -> bool {
             .is_some_and(|b| *b == b'\\')
 }
 
-fn confirm(window: &[u8], prefix: usize, format: Format) -> Option<Detector> {
+/// The check of [`check`], on the window from the candidate's start. The formats whose class
+/// is the token class (`sk-`, `AIza`, a JWT header) are decided by the token run's length.
+fn confirm(window: &[u8], prefix: usize, format: Format, run: usize) -> Option<Detector> {
     let body = window.get(prefix..).unwrap_or_default();
+    let token_run = || match run {
+        UNKNOWN_RUN => run_len(window, window.len(), BASE64URL),
+        known => known.min(window.len()),
+    };
     match format {
         Format::Aws => exactly(body, 16, UPPER_ALNUM).then_some(Detector::AwsAccessKey),
         Format::Github => exactly(body, 36, ALNUM).then_some(Detector::GithubToken),
         Format::GithubPat => exactly(body, 82, WORD).then_some(Detector::GithubToken),
         Format::Slack => at_least(body, 10, SLACK).then_some(Detector::SlackToken),
         Format::Stripe => at_least(body, 24, ALNUM).then_some(Detector::StripeLiveKey),
-        Format::Sk => match body.strip_prefix(b"ant-") {
-            Some(rest) => at_least(rest, 32, BASE64URL).then_some(Detector::AnthropicKey),
-            None => at_least(body, 32, BASE64URL).then_some(Detector::OpenaiKey),
+        // `sk-ant-` and 32, or `sk-` and 32, of the token class: a run of 39 or 35.
+        Format::Sk => match body.starts_with(b"ant-") {
+            true => (token_run() >= 7 + 32).then_some(Detector::AnthropicKey),
+            false => (token_run() >= 3 + 32).then_some(Detector::OpenaiKey),
         },
-        Format::Google => exactly(body, 35, BASE64URL).then_some(Detector::GoogleApiKey),
+        // `AIza` and exactly 35, the byte after them not of the token class.
+        Format::Google => (token_run() == 4 + 35).then_some(Detector::GoogleApiKey),
         Format::Pem => is_pem_line(body).then_some(Detector::PrivateKeyPem),
-        Format::Jwt => is_jwt(window).then_some(Detector::Jwt),
+        Format::Jwt => is_jwt(window, token_run()).then_some(Detector::Jwt),
     }
 }
 
@@ -259,11 +272,11 @@ fn class_bits(chunk: &[u8], class: u8) -> u32 {
         .fold(0, |bits, (i, b)| bits | u32::from(is(*b, class)) << i)
 }
 
-/// Header `.` payload `.` signature (possibly empty) in base64url, the header a JSON object
-/// with an `alg` member. A payload reaching the end of the window counts as complete: the
-/// window is the same however the body is chunked, and nothing else looks like that.
-fn is_jwt(window: &[u8]) -> bool {
-    let header = run_len(window, window.len(), BASE64URL);
+/// Header `.` payload `.` signature (possibly empty) in base64url, the header (the first
+/// `header` bytes of the window, a token run) a JSON object with an `alg` member. A payload
+/// reaching the end of the window counts as complete: the window is the same however the body
+/// is chunked, and nothing else looks like that.
+fn is_jwt(window: &[u8], header: usize) -> bool {
     // `{"alg":"x"}` is 15 characters.
     if header < 15 || window.get(header) != Some(&b'.') {
         return false;
@@ -274,21 +287,92 @@ fn is_jwt(window: &[u8]) -> bool {
     if payload == 0 || !complete {
         return false;
     }
-    has_alg_header(window.get(..header).unwrap_or_default())
+    let header = window.get(..header).unwrap_or_default();
+    mentions_alg(header) && has_alg_header(header)
 }
 
-/// Whether a JWT header decodes to a JSON object with an `alg` member. Out of line: rarely
-/// reached, and its decoding would otherwise weigh on every candidate's check.
+/// Whether base64url text can decode to bytes holding `"alg"`, read off the text itself: at a
+/// decoded offset `3k`, `3k + 1` or `3k + 2`, those five bytes are encoded by six characters
+/// that no other byte touches, from character `4k`, `4k + 2` or `4k + 3`. A header without one
+/// of them is let go without being decoded, however hostile text lines such headers up.
+fn mentions_alg(header: &[u8]) -> bool {
+    const AT: [(usize, &[u8; 6]); 3] = [(0, b"ImFsZy"), (2, b"JhbGci"), (3, b"iYWxnI")];
+    (0..header.len()).step_by(4).any(|group| {
+        AT.iter().any(|&(offset, encoded)| {
+            header
+                .get(group + offset..group + offset + 6)
+                .is_some_and(|chars| chars == encoded)
+        })
+    })
+}
+
+/// Whether a JWT header decodes to a JSON object with an `alg` member. Decoded on the stack
+/// (a header is at most a window long) and parsed without building the object: no allocation
+/// unless a key holds an escape. Out of line: rarely reached.
 #[inline(never)]
 fn has_alg_header(header: &[u8]) -> bool {
-    let Ok(decoded) = URL_SAFE_NO_PAD.decode(header) else {
+    let mut decoded = [0u8; WINDOW / 4 * 3];
+    let Ok(len) = URL_SAFE_NO_PAD.decode_slice(header, &mut decoded) else {
         return false;
     };
+    let decoded = decoded.get(..len).unwrap_or_default();
     if !decoded.windows(5).any(|w| w == b"\"alg\"") {
         return false;
     }
-    serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&decoded)
-        .is_ok_and(|object| object.contains_key("alg"))
+    let mut parser = serde_json::Deserializer::from_slice(decoded);
+    let has_alg = serde::Deserializer::deserialize_map(&mut parser, jwt_header::HasAlg);
+    has_alg.is_ok_and(|found| found) && parser.end().is_ok()
+}
+
+/// Reading a JWT header's members without keeping them.
+mod jwt_header {
+    use std::fmt;
+
+    use serde::de::{self, IgnoredAny, MapAccess, Visitor};
+
+    /// Visits a JSON object: whether one of its keys is `alg` (every value is read and dropped,
+    /// so invalid JSON anywhere fails the visit).
+    pub(super) struct HasAlg;
+
+    impl<'de> Visitor<'de> for HasAlg {
+        type Value = bool;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON object")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+            let mut found = false;
+            while let Some(IsAlg(alg)) = map.next_key()? {
+                map.next_value::<IgnoredAny>()?;
+                found |= alg;
+            }
+            Ok(found)
+        }
+    }
+
+    /// A key, as whether it is `alg` (borrowed from the input when it holds no escape).
+    struct IsAlg(bool);
+
+    impl<'de> de::Deserialize<'de> for IsAlg {
+        fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            deserializer.deserialize_str(KeyVisitor).map(IsAlg)
+        }
+    }
+
+    struct KeyVisitor;
+
+    impl Visitor<'_> for KeyVisitor {
+        type Value = bool;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a key")
+        }
+
+        fn visit_str<E: de::Error>(self, key: &str) -> Result<bool, E> {
+            Ok(key == "alg")
+        }
+    }
 }
 
 fn is_token_byte(b: u8) -> bool {

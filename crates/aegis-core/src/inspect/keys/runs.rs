@@ -14,7 +14,7 @@
 
 #[cfg(target_arch = "x86_64")]
 use super::sse;
-use super::{Format, PREFIXES, check, is_pem_line, is_token_byte};
+use super::{Format, PREFIXES, UNKNOWN_RUN, check, is_pem_line, is_token_byte};
 use crate::inspect::Detector;
 use crate::inspect::stream::Findings;
 
@@ -32,7 +32,7 @@ pub(super) fn scan(buf: &[u8], base: u64, from: usize, limit: usize, findings: &
             .is_some_and(|b| matches!(b, b'n' | b'r' | b't'))
     {
         // Its run is not measured here: assume it long enough.
-        at_token(buf, base, from, usize::MAX, limit, findings);
+        at_token(buf, base, from, UNKNOWN_RUN, limit, findings);
     }
     let mut token_before = from
         .checked_sub(1)
@@ -60,7 +60,7 @@ pub(super) fn scan(buf: &[u8], base: u64, from: usize, limit: usize, findings: &
             // The run's length, as far as the two blocks tell; one reaching their end may go on.
             let run = match (!(tokens >> i)).trailing_zeros() as usize {
                 seen if seen < 2 * BLOCK - i => seen,
-                _ => usize::MAX,
+                _ => UNKNOWN_RUN,
             };
             at_run(buf, base, at + i, run, limit, findings);
         }
@@ -78,15 +78,20 @@ pub(super) fn scan(buf: &[u8], base: u64, from: usize, limit: usize, findings: &
     }
 }
 
-/// Looks at the start of a token run of at least `run` bytes: a token prefix there, or, when
-/// the run begins with the letter of a JSON escape, one just after it.
+/// Looks at the start of a token run of `run` bytes ([`UNKNOWN_RUN`] when it goes on past the
+/// two blocks): a token prefix there, or, when the run begins with the letter of a JSON
+/// escape, one just after it.
 fn at_run(buf: &[u8], base: u64, at: usize, run: usize, limit: usize, findings: &mut Findings) {
     at_token(buf, base, at, run, limit, findings);
     if at > 0
         && buf.get(at - 1) == Some(&b'\\')
         && buf.get(at).is_some_and(|b| matches!(b, b'n' | b'r' | b't'))
     {
-        at_token(buf, base, at + 1, run - 1, limit, findings);
+        let rest = match run {
+            UNKNOWN_RUN => UNKNOWN_RUN,
+            known => known - 1,
+        };
+        at_token(buf, base, at + 1, rest, limit, findings);
     }
 }
 
@@ -205,7 +210,7 @@ fn gather(word: u64) -> u64 {
 }
 
 /// Checks the token prefix starting at `at`, if there is one (PEM is found by its mark) and
-/// the token run from `at` (`run` bytes at least) is long enough for its format.
+/// the token run from `at` (`run` bytes, or [`UNKNOWN_RUN`]) is long enough for its format.
 fn at_token(buf: &[u8], base: u64, at: usize, run: usize, limit: usize, findings: &mut Findings) {
     let Some(rest) = buf.get(at..).filter(|_| at < limit) else {
         return;
@@ -233,7 +238,7 @@ fn at_token(buf: &[u8], base: u64, at: usize, run: usize, limit: usize, findings
         };
         if word & mask == head && (prefix.len() <= 8 || rest.starts_with(prefix.as_bytes())) {
             if run >= format.min_span() {
-                check(buf, base, at, prefix.len(), format, findings);
+                check(buf, base, at, prefix.len(), format, run, findings);
             }
             // No prefix is a prefix of another: at most one matches.
             return;

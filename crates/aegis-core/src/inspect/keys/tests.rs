@@ -21,7 +21,15 @@ fn naive(buf: &[u8], base: u64, from: usize, limit: usize, findings: &mut Findin
     for start in from..limit {
         for &(prefix, format) in PREFIXES {
             if buf[start..].starts_with(prefix.as_bytes()) {
-                check(buf, base, start, prefix.len(), format, findings);
+                check(
+                    buf,
+                    base,
+                    start,
+                    prefix.len(),
+                    format,
+                    UNKNOWN_RUN,
+                    findings,
+                );
             }
         }
     }
@@ -225,4 +233,56 @@ fn run_len_counts_leading_class_bytes_up_to_max() {
     let long = [b'a'; 40];
     assert_eq!(run_len(&long, 33, LOWER), 33);
     assert_eq!(run_len(&long, 100, LOWER), 40);
+}
+
+proptest! {
+    /// Any base64url text of bytes holding `"alg"`, at any offset, is seen to mention it
+    /// without being decoded: the filter in front of the decode lets no such header go.
+    #[test]
+    fn a_header_holding_alg_always_mentions_it(
+        before in prop::collection::vec(any::<u8>(), 0..40),
+        after in prop::collection::vec(any::<u8>(), 0..40),
+    ) {
+        let bytes = [before.as_slice(), b"\"alg\"", after.as_slice()].concat();
+        let text = URL_SAFE_NO_PAD.encode(bytes);
+        prop_assert!(mentions_alg(text.as_bytes()), "{text}");
+    }
+}
+
+#[test]
+fn a_header_without_alg_is_let_go_undecoded() {
+    for json in [
+        r#"{"typ":"JWT"}"#,
+        r#"{"kid":"k1","typ":"JWT"}"#,
+        "[1,2,3]",
+        "{}",
+    ] {
+        let text = URL_SAFE_NO_PAD.encode(json);
+        assert!(!mentions_alg(text.as_bytes()), "{json}");
+    }
+}
+
+#[test]
+fn an_alg_header_is_a_json_object_with_an_alg_member() {
+    let holds = |json: &str| has_alg_header(URL_SAFE_NO_PAD.encode(json).as_bytes());
+    assert!(holds(r#"{"alg":"HS256"}"#));
+    assert!(holds(r#"{"typ":"JWT", "alg":"RS256"}"#));
+    assert!(
+        holds(r#"{"alg":"a","alg":"b"}"#),
+        "a repeated member is still one"
+    );
+    assert!(holds(
+        "{\"kid\":\"\\u00e9\",\"alg\":{\"x\":[1,2.5e3,null]}}"
+    ));
+    assert!(holds(" {\"alg\":1}\n"), "white space around the object");
+    assert!(!holds(r#"{"typ":"JWT"}"#));
+    assert!(
+        !holds(r#"{"x":{"alg":"HS256"}}"#),
+        "a nested member is not the header's"
+    );
+    assert!(!holds(r#"["alg"]"#), "not an object");
+    assert!(!holds(r#"{"alg":"HS256"} x"#), "trailing text");
+    assert!(!holds(r#"{"alg":"HS256""#), "unterminated");
+    assert!(!holds(r#"{"alg":}"#), "no value");
+    assert!(!has_alg_header(b"eyJhbGciOiJIUzI1NiJ9!"), "not base64url");
 }
