@@ -48,6 +48,13 @@ fn scan(c: &mut Criterion) {
             b.iter(|| black_box(inspect::scan(&empty, black_box(body), &Location::Body).len()))
         });
     }
+    // A vault of 1,000 secrets alike but for their last characters, and near misses of them:
+    // the worst case of the vault-secret search (every near miss a verified candidate).
+    let (shared_secrets, shared_body) = common::shared_prefix(BODY);
+    let shared = RedactionSet::try_new(shared_secrets).expect("builds");
+    group.bench_function("1000_shared_prefix_near_misses", |b| {
+        b.iter(|| black_box(inspect::scan(&shared, black_box(&shared_body), &Location::Body).len()))
+    });
     group.bench_function("pii_clean", |b| {
         let body = &bodies[0].1;
         b.iter(|| black_box(inspect::pii::find(black_box(body)).len()))

@@ -472,6 +472,9 @@ fn choose_anchors(patterns: &[&[u8]], width: usize, mask: u64, stride: usize) ->
 
 /// Up to 8 bytes of `bytes` from `at`, little-endian, zero-padded past the end.
 fn load(bytes: &[u8], at: usize) -> u64 {
+    if let Some(eight) = bytes.get(at..).and_then(|rest| rest.first_chunk::<8>()) {
+        return u64::from_le_bytes(*eight);
+    }
     let mut word = [0u8; 8];
     let tail = bytes.get(at..).unwrap_or_default();
     let n = tail.len().min(8);
@@ -493,7 +496,12 @@ fn key_hash(bytes: &[u8]) -> u64 {
         let word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
         h = (h.rotate_left(23) ^ word).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     }
-    let tail = load(chunks.remainder(), 0);
+    // The last 8 bytes (overlapping the chunks before) rather than a copy of the remainder:
+    // a copy stalls the load that follows it.
+    let tail = match bytes.len().checked_sub(8) {
+        Some(from) => load(bytes, from),
+        None => load(chunks.remainder(), 0),
+    };
     (h.rotate_left(23) ^ tail).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 

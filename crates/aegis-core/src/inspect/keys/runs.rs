@@ -57,6 +57,13 @@ pub(super) fn scan(buf: &[u8], base: u64, from: usize, limit: usize, findings: &
         while runs != 0 {
             let i = runs.trailing_zeros() as usize;
             runs &= runs - 1;
+            // Most runs (words, ids, base64) start with a byte no prefix starts with.
+            if !buf
+                .get(at + i)
+                .is_some_and(|b| WORTH_A_LOOK[usize::from(*b)])
+            {
+                continue;
+            }
             // The run's length, as far as the two blocks tell; one reaching their end may go on.
             let run = match (!(tokens >> i)).trailing_zeros() as usize {
                 seen if seen < 2 * BLOCK - i => seen,
@@ -228,17 +235,23 @@ fn at_token(buf: &[u8], base: u64, at: usize, run: usize, limit: usize, findings
     let &(first, end) = BY_FIRST_BYTE
         .get(usize::from(word as u8))
         .unwrap_or(&(0, 0));
-    let candidates = ORDER
+    let entries = ENTRIES
         .get(usize::from(first)..usize::from(end))
         .unwrap_or_default();
-    for &id in candidates {
-        let (Some(&(head, mask)), Some(&(prefix, format))) = (HEADS.get(id), PREFIXES.get(id))
-        else {
-            continue;
-        };
-        if word & mask == head && (prefix.len() <= 8 || rest.starts_with(prefix.as_bytes())) {
-            if run >= format.min_span() {
-                check(buf, base, at, prefix.len(), format, run, findings);
+    for entry in entries {
+        if word & entry.mask == entry.head
+            && (entry.prefix.len() <= 8 || rest.starts_with(entry.prefix))
+        {
+            if run >= usize::from(entry.min_span) {
+                check(
+                    buf,
+                    base,
+                    at,
+                    entry.prefix.len(),
+                    entry.format,
+                    run,
+                    findings,
+                );
             }
             // No prefix is a prefix of another: at most one matches.
             return;
@@ -246,32 +259,51 @@ fn at_token(buf: &[u8], base: u64, at: usize, run: usize, limit: usize, findings
     }
 }
 
-/// Each prefix's first (up to) 8 bytes, little-endian, and the mask keeping that many.
-static HEADS: [(u64, u64); PREFIXES.len()] = heads();
+/// The first bytes of the token prefixes, and the letters of the JSON escapes a prefix may
+/// follow (`\n`, `\r`, `\t`): the bytes a run must start with to be looked at.
+static WORTH_A_LOOK: [bool; 256] = worth_a_look();
 
-/// The ids of the token prefixes (PEM left out), grouped by first byte...
-static ORDER: [usize; PREFIXES.len()] = order().0;
-/// ...and for each byte the range of `ORDER` whose prefixes start with it.
-static BY_FIRST_BYTE: [(u8, u8); 256] = order().1;
-
-const fn heads() -> [(u64, u64); PREFIXES.len()] {
-    let mut heads = [(0u64, 0u64); PREFIXES.len()];
+const fn worth_a_look() -> [bool; 256] {
+    let mut table = [false; 256];
     let mut i = 0;
     while i < PREFIXES.len() {
-        let bytes = PREFIXES[i].0.as_bytes();
-        let mut j = 0;
-        while j < bytes.len() && j < 8 {
-            heads[i].0 |= (bytes[j] as u64) << (8 * j);
-            heads[i].1 |= 0xff << (8 * j);
-            j += 1;
+        if !matches!(PREFIXES[i].1, Format::Pem) {
+            table[PREFIXES[i].0.as_bytes()[0] as usize] = true;
         }
         i += 1;
     }
-    heads
+    table[b'n' as usize] = true;
+    table[b'r' as usize] = true;
+    table[b't' as usize] = true;
+    table
 }
 
-const fn order() -> ([usize; PREFIXES.len()], [(u8, u8); 256]) {
-    let mut order = [0usize; PREFIXES.len()];
+/// A token prefix as [`at_token`] compares it: its first (up to) 8 bytes little-endian and the
+/// mask keeping that many, the whole prefix, and what it announces.
+#[derive(Clone, Copy)]
+struct Entry {
+    head: u64,
+    mask: u64,
+    prefix: &'static [u8],
+    /// [`Format::min_span`] (at most 93).
+    min_span: u8,
+    format: Format,
+}
+
+/// The token prefixes (PEM left out), grouped by first byte...
+static ENTRIES: [Entry; PREFIXES.len()] = entries().0;
+/// ...and for each byte the range of `ENTRIES` whose prefixes start with it.
+static BY_FIRST_BYTE: [(u8, u8); 256] = entries().1;
+
+const fn entries() -> ([Entry; PREFIXES.len()], [(u8, u8); 256]) {
+    let unused = Entry {
+        head: 0,
+        mask: u64::MAX,
+        prefix: b"",
+        min_span: 0,
+        format: Format::Pem,
+    };
+    let mut entries = [unused; PREFIXES.len()];
     let mut ranges = [(0u8, 0u8); 256];
     let mut filled = 0;
     let mut byte = 0;
@@ -280,8 +312,21 @@ const fn order() -> ([usize; PREFIXES.len()], [(u8, u8); 256]) {
         let mut i = 0;
         while i < PREFIXES.len() {
             let (prefix, format) = PREFIXES[i];
-            if !matches!(format, Format::Pem) && prefix.as_bytes()[0] as usize == byte {
-                order[filled] = i;
+            let bytes = prefix.as_bytes();
+            if !matches!(format, Format::Pem) && bytes[0] as usize == byte {
+                let (mut head, mut mask, mut j) = (0u64, 0u64, 0);
+                while j < bytes.len() && j < 8 {
+                    head |= (bytes[j] as u64) << (8 * j);
+                    mask |= 0xff << (8 * j);
+                    j += 1;
+                }
+                entries[filled] = Entry {
+                    head,
+                    mask,
+                    prefix: bytes,
+                    min_span: format.min_span() as u8,
+                    format,
+                };
                 filled += 1;
             }
             i += 1;
@@ -290,7 +335,7 @@ const fn order() -> ([usize; PREFIXES.len()], [(u8, u8); 256]) {
         ranges[byte] = (start as u8, filled as u8);
         byte += 1;
     }
-    (order, ranges)
+    (entries, ranges)
 }
 
 /// Positions per block.
