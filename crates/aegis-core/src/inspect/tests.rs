@@ -462,3 +462,18 @@ const UPPER_ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
 const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 const WORD: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_";
 const B64URL: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
+
+#[test]
+fn a_jwt_among_many_jwt_shapes_without_alg_is_the_one_finding() {
+    let set = vault(&[]);
+    let near_miss = "eyJ0eXAiOiJKV1QifQ.e30.x ";
+    let jwt = format!(
+        "{}.eyJzdWIiOiIxIn0.c2ln",
+        URL_SAFE_NO_PAD.encode(r#"{"typ":"JWT","alg":"HS256"}"#)
+    );
+    let body = format!("{}{jwt} {}", near_miss.repeat(200), near_miss.repeat(3));
+    let found = scan(&set, body.as_bytes(), &Location::Body);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].detector, Detector::Jwt);
+    assert_eq!(found[0].offset, 200 * near_miss.len() as u64);
+}
