@@ -135,7 +135,7 @@ fn starts_token(buf: &[u8], start: usize, format: Format) -> bool {
         return true;
     }
     // A JSON string escape (`\n`, `\r`, `\t`) just before the candidate.
-    matches!(before, b'n' | b'r' | b't')
+    is_escape_letter(*before)
         && start
             .checked_sub(2)
             .and_then(|i| buf.get(i))
@@ -375,6 +375,11 @@ mod jwt_header {
             Ok(key == "alg")
         }
     }
+}
+
+/// The letter of a JSON string escape (`\n`, `\r`, `\t`) after which a key may start.
+fn is_escape_letter(b: u8) -> bool {
+    matches!(b, b'n' | b'r' | b't')
 }
 
 fn is_token_byte(b: u8) -> bool {

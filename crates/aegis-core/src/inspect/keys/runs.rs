@@ -14,7 +14,7 @@
 
 #[cfg(target_arch = "x86_64")]
 use super::sse;
-use super::{Format, PREFIXES, UNKNOWN_RUN, check, is_pem_line, is_token_byte};
+use super::{Format, PREFIXES, UNKNOWN_RUN, check, is_escape_letter, is_pem_line, is_token_byte};
 use crate::inspect::Detector;
 use crate::inspect::stream::Findings;
 
@@ -27,9 +27,7 @@ pub(super) fn scan(buf: &[u8], base: u64, from: usize, limit: usize, findings: &
     // A candidate at `from` right after a JSON escape: its run starts before the range.
     if from >= 2
         && buf.get(from - 2) == Some(&b'\\')
-        && buf
-            .get(from - 1)
-            .is_some_and(|b| matches!(b, b'n' | b'r' | b't'))
+        && buf.get(from - 1).is_some_and(|b| is_escape_letter(*b))
     {
         // Its run is not measured here: assume it long enough.
         at_token(buf, base, from, UNKNOWN_RUN, limit, findings);
@@ -58,10 +56,7 @@ pub(super) fn scan(buf: &[u8], base: u64, from: usize, limit: usize, findings: &
             let i = runs.trailing_zeros() as usize;
             runs &= runs - 1;
             // Most runs (words, ids, base64) start with a byte no prefix starts with.
-            if !buf
-                .get(at + i)
-                .is_some_and(|b| WORTH_A_LOOK[usize::from(*b)])
-            {
+            if !buf.get(at + i).is_some_and(|b| worth_a_look(*b)) {
                 continue;
             }
             // The run's length, as far as the two blocks tell; one reaching their end may go on.
@@ -92,7 +87,7 @@ fn at_run(buf: &[u8], base: u64, at: usize, run: usize, limit: usize, findings: 
     at_token(buf, base, at, run, limit, findings);
     if at > 0
         && buf.get(at - 1) == Some(&b'\\')
-        && buf.get(at).is_some_and(|b| matches!(b, b'n' | b'r' | b't'))
+        && buf.get(at).is_some_and(|b| is_escape_letter(*b))
     {
         let rest = match run {
             UNKNOWN_RUN => UNKNOWN_RUN,
@@ -259,23 +254,13 @@ fn at_token(buf: &[u8], base: u64, at: usize, run: usize, limit: usize, findings
     }
 }
 
-/// The first bytes of the token prefixes, and the letters of the JSON escapes a prefix may
-/// follow (`\n`, `\r`, `\t`): the bytes a run must start with to be looked at.
-static WORTH_A_LOOK: [bool; 256] = worth_a_look();
-
-const fn worth_a_look() -> [bool; 256] {
-    let mut table = [false; 256];
-    let mut i = 0;
-    while i < PREFIXES.len() {
-        if !matches!(PREFIXES[i].1, Format::Pem) {
-            table[PREFIXES[i].0.as_bytes()[0] as usize] = true;
-        }
-        i += 1;
-    }
-    table[b'n' as usize] = true;
-    table[b'r' as usize] = true;
-    table[b't' as usize] = true;
-    table
+/// Whether a run starting with `b` is worth a look: a token prefix starts with it, or it is
+/// the letter of a JSON escape that a prefix may follow.
+fn worth_a_look(b: u8) -> bool {
+    BY_FIRST_BYTE
+        .get(usize::from(b))
+        .is_some_and(|&(first, end)| first < end)
+        || is_escape_letter(b)
 }
 
 /// A token prefix as [`at_token`] compares it: its first (up to) 8 bytes little-endian and the
